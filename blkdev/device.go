@@ -7,6 +7,14 @@ import "io"
 // Device is a block device: an image file or a window on one. ReadAt and
 // WriteAt follow io.ReaderAt and io.WriterAt; an access past Size is an
 // error. A Device is safe for concurrent use.
+//
+// The devices of this package (Open, NewMemDevice, Window) report errors
+// as follows: a negative offset gives syscall.EINVAL; a read that extends
+// past Size returns the bytes inside the device and syscall.EIO; a write
+// that extends past Size writes nothing and gives syscall.EIO (a device
+// never grows); a write to a read-only device gives syscall.EROFS. Host
+// I/O errors are returned as the os package reports them (*os.PathError
+// wrapping the errno).
 type Device interface {
 	io.ReaderAt
 	io.WriterAt
