@@ -1,0 +1,416 @@
+package rumpcore
+
+import (
+	"syscall"
+
+	"github.com/rump9p/rump9p/vnodeops"
+)
+
+// prepareEntry checks that cred may add or remove entries of directory v:
+// write and search permission, a writable mount, and a valid new name.
+func (v *Vnode) prepareEntry(cred vnodeops.Cred, name string) (vnodeops.Attr, error) {
+	if err := validName(name); err != nil {
+		return vnodeops.Attr{}, err
+	}
+	a, err := v.Getattr()
+	if err != nil {
+		return a, err
+	}
+	if !a.IsDir() {
+		return a, syscall.ENOTDIR
+	}
+	if v.m.ro {
+		return a, syscall.EROFS
+	}
+	if err := v.Access(cred, vnodeops.AccessWrite|vnodeops.AccessExec); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+// newOwner is the owner of a file cred makes in a directory with
+// attributes dir: a set-group-ID directory passes on its group, as on BSD
+// and Linux.
+func newOwner(cred vnodeops.Cred, dir vnodeops.Attr) (uid, gid uint32) {
+	if dir.Mode&vnodeops.S_ISGID != 0 {
+		return cred.UID, dir.GID
+	}
+	return cred.UID, cred.GID
+}
+
+// makeEntry runs a driver call that creates name in v and returns a
+// reference to the new file.
+func (v *Vnode) makeEntry(cred vnodeops.Cred, name string, mk func(dir vnodeops.Attr) (uint64, error)) (*Vnode, error) {
+	a, err := v.prepareEntry(cred, name)
+	if err != nil {
+		return nil, err
+	}
+	if name == "." || name == ".." {
+		return nil, syscall.EEXIST
+	}
+	v.dirLock.Lock()
+	defer v.dirLock.Unlock()
+	if err := v.m.enter(); err != nil {
+		return nil, err
+	}
+	ino, err := mk(a)
+	v.m.gate.RUnlock()
+	if err != nil {
+		return nil, errno(err)
+	}
+	return v.k.vget(v.m, ino)
+}
+
+// Create makes the regular file name in directory v with permission bits
+// perm (the caller applies its umask) owned by cred, and returns a
+// reference to it. EEXIST if name exists; EACCES without write and search
+// permission on v; EROFS; ENOSPC.
+func (v *Vnode) Create(cred vnodeops.Cred, name string, perm uint32) (*Vnode, error) {
+	return v.makeEntry(cred, name, func(dir vnodeops.Attr) (uint64, error) {
+		uid, gid := newOwner(cred, dir)
+		return v.vn.Create(name, clearSGID(cred, gid, perm&vnodeops.PermMask), uid, gid)
+	})
+}
+
+// clearSGID drops S_ISGID from a new file's mode when its creator is not
+// in the file's group, as Linux's inode_init_owner does.
+func clearSGID(cred vnodeops.Cred, gid, perm uint32) uint32 {
+	if perm&vnodeops.S_ISGID != 0 && !cred.IsRoot() && !cred.InGroup(gid) {
+		perm &^= vnodeops.S_ISGID
+	}
+	return perm
+}
+
+// Mkdir makes the directory name in v; a set-group-ID parent passes its
+// group and the S_ISGID bit on.
+func (v *Vnode) Mkdir(cred vnodeops.Cred, name string, perm uint32) (*Vnode, error) {
+	return v.makeEntry(cred, name, func(dir vnodeops.Attr) (uint64, error) {
+		uid, gid := newOwner(cred, dir)
+		perm &= vnodeops.PermMask
+		if dir.Mode&vnodeops.S_ISGID != 0 {
+			perm |= vnodeops.S_ISGID
+		}
+		return v.vn.Mkdir(name, perm, uid, gid)
+	})
+}
+
+// Symlink makes the symbolic link name in v pointing at target. EINVAL for
+// an empty target, ENAMETOOLONG past 4095 bytes.
+func (v *Vnode) Symlink(cred vnodeops.Cred, name, target string) (*Vnode, error) {
+	if target == "" {
+		return nil, syscall.ENOENT
+	}
+	if len(target) > 4095 {
+		return nil, syscall.ENAMETOOLONG
+	}
+	return v.makeEntry(cred, name, func(dir vnodeops.Attr) (uint64, error) {
+		uid, gid := newOwner(cred, dir)
+		return v.vn.Symlink(name, target, uid, gid)
+	})
+}
+
+// Mknod makes a file of any type in v (mode carries S_IFMT). Device nodes
+// need root (EPERM); EPERM too where the driver cannot store the type.
+func (v *Vnode) Mknod(cred vnodeops.Cred, name string, mode uint32, rdev uint64) (*Vnode, error) {
+	switch mode & vnodeops.S_IFMT {
+	case vnodeops.S_IFCHR, vnodeops.S_IFBLK:
+		if !cred.IsRoot() {
+			return nil, syscall.EPERM
+		}
+	case vnodeops.S_IFREG, vnodeops.S_IFIFO, vnodeops.S_IFSOCK:
+	case 0:
+		mode |= vnodeops.S_IFREG
+	default:
+		return nil, syscall.EINVAL
+	}
+	return v.makeEntry(cred, name, func(dir vnodeops.Attr) (uint64, error) {
+		uid, gid := newOwner(cred, dir)
+		m := mode&vnodeops.S_IFMT | clearSGID(cred, gid, mode&vnodeops.PermMask)
+		return v.vn.Mknod(name, m, uid, gid, rdev)
+	})
+}
+
+// Link enters target under name in directory v. EXDEV across mounts,
+// EPERM for a directory, EEXIST if name exists.
+func (v *Vnode) Link(cred vnodeops.Cred, target *Vnode, name string) error {
+	if _, err := v.prepareEntry(cred, name); err != nil {
+		return err
+	}
+	if name == "." || name == ".." {
+		return syscall.EEXIST
+	}
+	if target.m != v.m {
+		return syscall.EXDEV
+	}
+	ta, err := target.Getattr()
+	if err != nil {
+		return err
+	}
+	if ta.IsDir() {
+		return syscall.EPERM
+	}
+	v.dirLock.Lock()
+	defer v.dirLock.Unlock()
+	if err := v.m.enter(); err != nil {
+		return err
+	}
+	defer v.m.gate.RUnlock()
+	return errno(v.vn.Link(target.vn, name))
+}
+
+// stickyDenied reports whether the sticky bit of directory dir forbids
+// cred to remove or rename the file with attributes fa.
+func stickyDenied(cred vnodeops.Cred, dir, fa vnodeops.Attr) bool {
+	return dir.Mode&vnodeops.S_ISVTX != 0 && !cred.IsRoot() &&
+		cred.UID != fa.UID && cred.UID != dir.UID
+}
+
+// lookupNoCross returns the vnode name names in v without crossing into a
+// mount; isMountPoint tells whether something is mounted on it. The caller
+// holds v.dirLock.
+func (v *Vnode) lookupNoCross(name string) (c *Vnode, isMountPoint bool, err error) {
+	if err := v.m.enter(); err != nil {
+		return nil, false, err
+	}
+	ino, err := v.vn.Lookup(name)
+	v.m.gate.RUnlock()
+	if err != nil {
+		return nil, false, errno(err)
+	}
+	c, err = v.k.vget(v.m, ino)
+	if err != nil {
+		return nil, false, err
+	}
+	v.k.mu.Lock()
+	isMountPoint = c.coveredBy != nil
+	v.k.mu.Unlock()
+	return c, isMountPoint, nil
+}
+
+// Unlink removes the entry name from directory v: a non-directory unless
+// dir is set (rmdir), then an empty directory. EISDIR/ENOTDIR for the wrong
+// kind, ENOTEMPTY, EBUSY for a mount point, EPERM under the sticky rule,
+// EINVAL for rmdir of ".", ENOTEMPTY for "..". An open file stays usable
+// until its last reference goes.
+func (v *Vnode) Unlink(cred vnodeops.Cred, name string, dir bool) error {
+	da, err := v.prepareEntry(cred, name)
+	if err != nil {
+		return err
+	}
+	switch name {
+	case ".":
+		if dir {
+			return syscall.EINVAL
+		}
+		return syscall.EISDIR
+	case "..":
+		if dir {
+			return syscall.ENOTEMPTY
+		}
+		return syscall.EISDIR
+	}
+	v.dirLock.Lock()
+	c, mp, err := v.lookupNoCross(name)
+	if err != nil {
+		v.dirLock.Unlock()
+		return err
+	}
+	// Release the child after the directory lock: its Inactive may free
+	// the file.
+	defer c.Release()
+	defer v.dirLock.Unlock()
+	if mp {
+		return syscall.EBUSY
+	}
+	ca, err := c.Getattr()
+	if err != nil {
+		return err
+	}
+	if stickyDenied(cred, da, ca) {
+		return syscall.EPERM
+	}
+	if err := v.m.enter(); err != nil {
+		return err
+	}
+	defer v.m.gate.RUnlock()
+	if dir {
+		if !ca.IsDir() {
+			return syscall.ENOTDIR
+		}
+		return errno(v.vn.Rmdir(name, c.vn))
+	}
+	if ca.IsDir() {
+		return syscall.EISDIR
+	}
+	return errno(v.vn.Remove(name, c.vn))
+}
+
+// isEmptyDir reports whether directory d holds only "." and "..".
+func (d *Vnode) isEmptyDir() (bool, error) {
+	empty := true
+	err := d.Readdir(0, func(e vnodeops.Dirent) bool {
+		if e.Name == "." || e.Name == ".." {
+			return true
+		}
+		empty = false
+		return false
+	})
+	return empty, err
+}
+
+// Rename moves the entry oldName of directory v to newName in newDir with
+// POSIX semantics: an existing target is replaced (a directory only by a
+// directory, and only an empty one: ENOTEMPTY; EISDIR, ENOTDIR otherwise);
+// renaming a file onto another link of itself does nothing; EINVAL for a
+// directory moved into its own subtree or a "."/".." name; EXDEV across
+// mounts; EBUSY for mount points; EPERM under the sticky rule.
+func (v *Vnode) Rename(cred vnodeops.Cred, oldName string, newDir *Vnode, newName string) error {
+	if newDir.m != v.m {
+		return syscall.EXDEV
+	}
+	fda, err := v.prepareEntry(cred, oldName)
+	if err != nil {
+		return err
+	}
+	tda, err := newDir.prepareEntry(cred, newName)
+	if err != nil {
+		return err
+	}
+	if oldName == "." || oldName == ".." || newName == "." || newName == ".." {
+		return syscall.EINVAL
+	}
+	m := v.m
+	m.renameMu.Lock()
+	defer m.renameMu.Unlock()
+	first, second := dirOrder(v, newDir)
+	first.dirLock.Lock()
+	if second != nil {
+		second.dirLock.Lock()
+	}
+	var released []*Vnode // released after the directory locks
+	defer func() {
+		if second != nil {
+			second.dirLock.Unlock()
+		}
+		first.dirLock.Unlock()
+		for _, r := range released {
+			r.Release()
+		}
+	}()
+
+	fvp, fmp, err := v.lookupNoCross(oldName)
+	if err != nil {
+		return err
+	}
+	released = append(released, fvp)
+	if fmp {
+		return syscall.EBUSY
+	}
+	tvp, tmp, err := newDir.lookupNoCross(newName)
+	switch {
+	case err == syscall.ENOENT:
+		tvp = nil
+	case err != nil:
+		return err
+	default:
+		released = append(released, tvp)
+		if tmp {
+			return syscall.EBUSY
+		}
+	}
+	if tvp == fvp {
+		return nil
+	}
+	fa, err := fvp.Getattr()
+	if err != nil {
+		return err
+	}
+	if stickyDenied(cred, fda, fa) {
+		return syscall.EPERM
+	}
+	var tvn vnodeops.Vnode
+	if tvp != nil {
+		ta, err := tvp.Getattr()
+		if err != nil {
+			return err
+		}
+		if stickyDenied(cred, tda, ta) {
+			return syscall.EPERM
+		}
+		switch {
+		case fa.IsDir() && !ta.IsDir():
+			return syscall.ENOTDIR
+		case !fa.IsDir() && ta.IsDir():
+			return syscall.EISDIR
+		case ta.IsDir():
+			empty, err := tvp.isEmptyDir()
+			if err != nil {
+				return err
+			}
+			if !empty {
+				return syscall.ENOTEMPTY
+			}
+		}
+		tvn = tvp.vn
+	}
+	if fa.IsDir() && newDir != v {
+		// Moving a directory to a new parent rewrites its "..": that needs
+		// write permission on it, and the new parent must not lie below it.
+		if err := fvp.Access(cred, vnodeops.AccessWrite); err != nil {
+			return err
+		}
+		if err := newDir.checkNotBelow(fvp); err != nil {
+			return err
+		}
+	}
+	if err := m.enter(); err != nil {
+		return err
+	}
+	defer m.gate.RUnlock()
+	return errno(v.vn.Rename(oldName, fvp.vn, newDir.vn, newName, tvn))
+}
+
+// dirOrder orders two directories of one mount for locking: by inode
+// number, the same one once (second nil).
+func dirOrder(a, b *Vnode) (first, second *Vnode) {
+	switch {
+	case a == b:
+		return a, nil
+	case a.ino < b.ino:
+		return a, b
+	}
+	return b, a
+}
+
+// checkNotBelow returns EINVAL when d is dir or lies below it, walking
+// ".." up to the root of d's file system. The caller holds the mount's
+// rename lock, so the tree does not change shape meanwhile.
+func (d *Vnode) checkNotBelow(dir *Vnode) error {
+	cur := d.Ref()
+	defer func() { cur.Release() }()
+	for i := 0; ; i++ {
+		if cur == dir {
+			return syscall.EINVAL
+		}
+		if cur == cur.m.root || i > 1<<20 {
+			return nil
+		}
+		if err := cur.m.enter(); err != nil {
+			return err
+		}
+		ino, err := cur.vn.Lookup("..")
+		cur.m.gate.RUnlock()
+		if err != nil {
+			return errno(err)
+		}
+		if ino == cur.ino {
+			return nil
+		}
+		next, err := d.k.vget(cur.m, ino)
+		if err != nil {
+			return err
+		}
+		cur.Release()
+		cur = next
+	}
+}

@@ -1,0 +1,150 @@
+package rumpcore
+
+import (
+	"sync"
+
+	"github.com/rump9p/rump9p/vnodeops"
+)
+
+type vkey struct {
+	mount uint32
+	ino   uint64
+}
+
+type vstate uint8
+
+const (
+	vLoading    vstate = iota // FS.VGet in progress; wait on settled
+	vActive                   // usable; refs > 0
+	vReclaiming               // Inactive/Reclaim in progress; wait on settled
+)
+
+// Vnode is the kernel's handle on one file of a mounted file system. Every
+// *Vnode handed out carries a reference that its holder gives back with
+// Release.
+type Vnode struct {
+	k   *Kernel
+	m   *mount
+	ino uint64
+	vn  vnodeops.Vnode
+
+	// guarded by k.mu
+	refs      int
+	state     vstate
+	settled   chan struct{} // closed when a loading or reclaiming state ends
+	coveredBy *mount        // the mount whose root hides this directory
+
+	appendMu sync.Mutex // serialises O_APPEND writes
+
+	// dirLock makes a directory operation and the vget of the inode it
+	// names one step, as NetBSD holds the directory vnode locked: lookups
+	// hold it shared; create, link, remove and rename exclusively. Without
+	// it, a file could be removed and its inode number reused between the
+	// driver's answer and vget. Only rename holds two, in dirOrder.
+	dirLock sync.RWMutex
+}
+
+// vget returns a referenced vnode for (m, ino), loading it through the
+// driver on a cache miss.
+func (k *Kernel) vget(m *mount, ino uint64) (*Vnode, error) {
+	key := vkey{m.id, ino}
+	k.mu.Lock()
+	for {
+		v, ok := k.vcache[key]
+		if !ok {
+			break
+		}
+		if v.state == vActive {
+			v.refs++
+			k.mu.Unlock()
+			return v, nil
+		}
+		ch := v.settled
+		k.mu.Unlock()
+		<-ch
+		k.mu.Lock()
+	}
+	if m.dead {
+		k.mu.Unlock()
+		return nil, errDeadMount
+	}
+	v := &Vnode{k: k, m: m, ino: ino, state: vLoading, settled: make(chan struct{})}
+	k.vcache[key] = v
+	m.nvnodes++
+	k.mu.Unlock()
+
+	vn, err := m.fs.VGet(ino)
+
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	close(v.settled)
+	if err != nil {
+		delete(k.vcache, key)
+		m.nvnodes--
+		return nil, errno(err)
+	}
+	v.vn = vn
+	v.state = vActive
+	v.refs = 1
+	return v, nil
+}
+
+// Ref adds a reference to v and returns v.
+func (v *Vnode) Ref() *Vnode {
+	v.k.mu.Lock()
+	if v.refs <= 0 {
+		v.k.mu.Unlock()
+		panic("rumpcore: Ref of a released vnode")
+	}
+	v.refs++
+	v.k.mu.Unlock()
+	return v
+}
+
+// Release gives back one reference. When the last goes, the driver's
+// Inactive and Reclaim run (Inactive frees an unlinked file's storage).
+func (v *Vnode) Release() {
+	k := v.k
+	k.mu.Lock()
+	v.refs--
+	if v.refs > 0 {
+		k.mu.Unlock()
+		return
+	}
+	if v.refs < 0 {
+		k.mu.Unlock()
+		panic("rumpcore: vnode released too often")
+	}
+	v.state = vReclaiming
+	v.settled = make(chan struct{})
+	dead := v.m.dead
+	k.mu.Unlock()
+
+	if !dead {
+		v.m.gate.RLock()
+		if !v.m.dead {
+			if err := v.vn.Inactive(); err != nil {
+				k.log.Error("inactive", "mount", v.m.name, "ino", v.ino, "err", err)
+			}
+			if err := v.vn.Reclaim(); err != nil {
+				k.log.Error("reclaim", "mount", v.m.name, "ino", v.ino, "err", err)
+			}
+		}
+		v.m.gate.RUnlock()
+	}
+
+	k.mu.Lock()
+	delete(k.vcache, vkey{v.m.id, v.ino})
+	v.m.nvnodes--
+	close(v.settled)
+	k.mu.Unlock()
+}
+
+// MountID identifies v's mount; unique for the kernel's lifetime.
+func (v *Vnode) MountID() uint32 { return v.m.id }
+
+// Ino is v's inode number within its mount.
+func (v *Vnode) Ino() uint64 { return v.ino }
+
+// ReadOnly reports whether v's mount is read-only.
+func (v *Vnode) ReadOnly() bool { return v.m.ro }
