@@ -1,0 +1,74 @@
+// Package p9srv serves the rump9p kernel (package rumpcore) over 9P2000.L,
+// on top of github.com/hugelgupf/p9 v0.4.1. It is the bridge from the
+// protocol to vnodes, as NetBSD's p2k bridges puffs to VOPs.
+//
+// # Messages
+//
+// Every message Linux v9fs sends is answered: Tversion, Tattach, Twalk,
+// Tgetattr, Tsetattr, Tlopen, Tlcreate, Tread, Twrite, Tmkdir, Tsymlink,
+// Tlink, Tmknod, Trenameat, Trename, Tunlinkat, Tremove, Treaddir,
+// Treadlink, Tstatfs, Tfsync, Tlock, Tflush, Tclunk, Txattrwalk and
+// Txattrcreate, plus the Google extensions the hugelgupf client uses
+// (Twalkgetattr, Tucreate, ...). Not handled by the library: Tauth (ENOSYS;
+// there is no authentication) and Tgetlock (EIO, so fcntl(F_GETLK) fails on
+// a v9fs mount).
+//
+// # Credentials
+//
+// hugelgupf/p9 does not pass the Tattach uid to the server, so each
+// connection gets its own p9.Server and a frame reader (see transport.go)
+// that sits under it. The frame reader parses the 9P framing and rewrites
+// every Tattach: the attach name becomes
+//
+//	<marker><uid>/<cleaned original attach name>
+//
+// where marker is "\x00rump9p-" followed by 128 random bits in hex, drawn
+// per connection and never sent to the client. The uid is n_uname, or, when
+// n_uname is NoUID (0xFFFFFFFF), uname parsed as a decimal number, or else
+// nobody (65534). The library walks the attach name from the File that
+// Attacher.Attach returns; that File (attachRoot) accepts exactly one name,
+// a component starting with this connection's marker, and returns the
+// kernel root bound to the uid's credential; everything else it refuses. A
+// client cannot forge the marker: it is random per connection, and the
+// rewrite prepends ours to every Tattach, so whatever the client wrote is
+// only walked as ordinary names below the bound root.
+//
+// The credential of a uid is Options.Squash if set, else Options.Users[uid]
+// if present, else {UID: uid, GID: uid}. It is used for every permission
+// check on the fid tree that the attach starts, and it owns the files
+// created through it. The gid that Tlcreate, Tmkdir, Tsymlink and Tmknod
+// carry becomes the new file's group (Linux computes it, including the
+// set-gid directory rule) unless Squash is set; the permission check on the
+// directory is still made with the uid's own credential. The uid that the
+// Google extensions (Tucreate, ...) carry is ignored.
+//
+// The frame reader also guards the library against hostile streams (see
+// frameReader): frames larger than msize or shorter than a header, or a
+// first message other than Tversion, close the connection (only that one);
+// counts are lowered to fit msize; a flush can never wait for a flush. Its
+// partner frameWriter sees the replies (to learn the negotiated msize and
+// which tags are in flight) and writes each reply with one writev.
+//
+// # QIDs
+//
+// QID.Path is mountID<<48 | ino: unique per (mount, inode) across the
+// server as long as the mount ID is below 1<<16 and the inode number below
+// 1<<48. Larger values are folded with a hash into those bits (logged once),
+// which may collide. QID.Version is a hash of mtime, ctime and size, never
+// 0, so it changes whenever the file does and Linux may cache.
+//
+// # Library limitations worth knowing
+//
+//   - A deleted (unlinked) node answers Tgetattr, but the library refuses
+//     Tsetattr, Tlopen and xattr requests on it with EINVAL, so ftruncate or
+//     fchmod on an open-unlinked file fails.
+//   - Set-uid and set-gid bits are masked off by the library in Tlcreate,
+//     Tmkdir and Tsetattr.
+//   - Xattrs are not supported. Txattrwalk errors are flattened to EINVAL by
+//     the library (which coreutils treats like ENOTSUP, so ls -l is quiet);
+//     setting an xattr fails with EOPNOTSUPP at Tclunk (cp -a is quiet).
+//     Because no Txattrwalk ever succeeds, the library never shares a File
+//     between two fids; File.Close is idempotent all the same.
+//   - Names with "/" and the names "." and ".." are refused by the library
+//     in Twalk; Linux never sends them.
+package p9srv
