@@ -62,8 +62,10 @@
 //   - A deleted (unlinked) node answers Tgetattr, but the library refuses
 //     Tsetattr, Tlopen and xattr requests on it with EINVAL, so ftruncate or
 //     fchmod on an open-unlinked file fails.
-//   - Set-uid and set-gid bits are masked off by the library in Tlcreate,
-//     Tmkdir and Tsetattr.
+//   - The library masks modes to 01777. For Tsetattr (chmod) the frame
+//     reader carries S_ISUID/S_ISGID past it in spare bits of atime_nsec;
+//     in Tlcreate and Tmkdir they are still lost (a set-gid parent
+//     directory still passes S_ISGID on to new directories, in the kernel).
 //   - Xattrs are not supported. Txattrwalk errors are flattened to EINVAL by
 //     the library (which coreutils treats like ENOTSUP, so ls -l is quiet);
 //     setting an xattr fails with EOPNOTSUPP at Tclunk (cp -a is quiet).

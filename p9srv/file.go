@@ -134,9 +134,11 @@ func (f *file) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
 		return err
 	}
 	var sa vnodeops.SetAttr
+	setID, atimeNsec := carriedSetIDBits(attr.ATimeNanoSeconds)
+	attr.ATimeNanoSeconds = atimeNsec
 	if valid.Permissions {
 		sa.Mask |= vnodeops.SetMode
-		sa.Mode = uint32(attr.Permissions) & vnodeops.PermMask
+		sa.Mode = uint32(attr.Permissions)&vnodeops.PermMask | setID
 	}
 	if valid.UID && attr.UID.Ok() {
 		sa.Mask |= vnodeops.SetUID

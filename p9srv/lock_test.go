@@ -4,9 +4,11 @@ import (
 	"encoding/binary"
 	"math"
 	"net"
+	"syscall"
 	"testing"
 
 	"github.com/hugelgupf/p9/p9"
+	"github.com/rump9p/rump9p/vnodeops"
 )
 
 // rawSession speaks 9P by hand: the hugelgupf client sends Tlock on fid 0.
@@ -213,5 +215,49 @@ func TestXattrsRefused(t *testing.T) {
 	s.call(118, le32(6), le64(0), le32(3), []byte("abc"))
 	if e := errOf(s.try(msgTclunk, le32(6))); e != 95 {
 		t.Errorf("setxattr errno %d, want EOPNOTSUPP", e)
+	}
+}
+
+// TestSetIDBitsSurviveSetattr: the library masks modes to 01777, so the
+// frame reader carries S_ISUID/S_ISGID past it (chmod 4755 over v9fs).
+func TestSetIDBitsSurviveSetattr(t *testing.T) {
+	k := newKernel(t)
+	p := k.NewProc(vnodeops.Root)
+	defer p.Exit()
+	fd, err := p.Open("/tmp1/suid", syscall.O_CREAT|syscall.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close(fd)
+	if err := p.Chown("/tmp1/suid", 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	_, addr := startServer(t, k, Options{}, false)
+	s := newRawSession(t, addr, "tmp1") // attaches as nobody, the owner
+	s.call(msgTwalk, le32(1), le32(2), []byte{1, 0}, str9("suid"))
+	const msgTsetattr = 26
+	setattr := func(mode uint32, atimeNsec uint64) {
+		valid := uint32(1) // P9_SETATTR_MODE
+		if atimeNsec != 0 {
+			valid |= 0x10 | 0x80 // ATIME | ATIME_SET
+		}
+		s.call(msgTsetattr, le32(2), le32(valid), le32(mode), le32(0), le32(0), le64(0),
+			le64(1000), le64(atimeNsec), le64(0), le64(0))
+	}
+	for _, c := range []struct {
+		mode uint32
+		nsec uint64
+	}{{0o4755, 0}, {0o2711, 0}, {0o6750, 123456789}, {0o0644, 0}} {
+		setattr(c.mode, c.nsec)
+		a, err := p.Stat("/tmp1/suid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.Mode & 0o7777; got != c.mode {
+			t.Errorf("chmod %#o over 9P: mode %#o", c.mode, got)
+		}
+		if c.nsec != 0 && a.Atime != 1000*1e9+int64(c.nsec) {
+			t.Errorf("atime %d, want %d: the carried bits leaked into the time", a.Atime, 1000*1e9+int64(c.nsec))
+		}
 	}
 }
