@@ -1,0 +1,8 @@
+// Package vm holds the real-Linux-client tests: they boot Debian's kernel
+// under QEMU (TCG), mount a 9P server running on the host with the kernel's
+// own v9fs client, run a shell workload in the guest, and check the results
+// from the guest and from the host. See README.md in this directory.
+//
+// The package has no non-test code; the guest side is guest/workload.sh and
+// the static helper vmtool/.
+package vm
