@@ -72,6 +72,10 @@ type Caps struct {
 	MaxFileSize int64
 	// NameMax is the longest name in bytes; 0 means 255.
 	NameMax int
+	// SymlinkMax is the longest symbolic link target in bytes; 0 means
+	// 4095 (Linux's PATH_MAX - 1). ext2 keeps a target in one block, so
+	// with 1 KiB blocks it is 1023 (longer ones: ENAMETOOLONG).
+	SymlinkMax int
 	// TimeGranularity is the resolution of stored atime and mtime; 0 means
 	// one nanosecond.
 	TimeGranularity time.Duration
