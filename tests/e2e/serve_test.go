@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +23,7 @@ import (
 	"github.com/hugelgupf/p9/p9"
 )
 
-var binary string
+var rump9pBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "rump9p-e2e")
@@ -30,8 +31,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "rump9p")
-	build := exec.Command("go", "build", "-race", "-o", binary, "github.com/rump9p/rump9p/cmd/rump9p")
+	rump9pBin = filepath.Join(dir, "rump9p")
+	build := exec.Command("go", "build", "-race", "-o", rump9pBin, "github.com/rump9p/rump9p/cmd/rump9p")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building rump9p:", err)
@@ -65,7 +66,7 @@ func (s *server) log() string {
 // start runs rump9p with args and waits until it logs that it listens.
 func start(t *testing.T, args ...string) *server {
 	t.Helper()
-	s := &server{cmd: exec.Command(binary, args...), done: make(chan error, 1)}
+	s := &server{cmd: exec.Command(rump9pBin, args...), done: make(chan error, 1)}
 	s.cmd.Stdout, s.cmd.Stderr = s, s
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -121,10 +122,18 @@ func freePort(t *testing.T) int {
 
 func dial(t *testing.T, network, addr string) *p9.Client {
 	t.Helper()
-	c, err := net.Dial(network, addr)
+	return dialAs(t, network, addr, p9.NoUID)
+}
+
+// dialAs connects a p9 client whose Tattach carries uid as n_uname (the
+// client itself always sends NoUID, which the server maps to nobody).
+func dialAs(t *testing.T, network, addr string, uid p9.UID) *p9.Client {
+	t.Helper()
+	nc, err := net.Dial(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := &attachAs{Conn: nc, uid: uint32(uid)}
 	cl, err := p9.NewClient(c, p9.WithMessageSize(256<<10))
 	if err != nil {
 		t.Fatal(err)
@@ -229,13 +238,13 @@ func TestServeConfigFileUnixSocketAndReload(t *testing.T) {
 	}
 	write(fmt.Sprintf("listen: [\"unix:%s\"]\nmounts:\n  - {name: alpha, type: tmpfs}\n  - {name: ro, type: tmpfs, readonly: true}\n", sock))
 
-	out, err := exec.Command(binary, "config", "check", cfg).CombinedOutput()
+	out, err := exec.Command(rump9pBin, "config", "check", cfg).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "alpha") {
 		t.Fatalf("config check: %v\n%s", err, out)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("mounts:\n  - {name: x, type: ext5}\nmsize: huge\n"), 0o644)
-	out, err = exec.Command(binary, "config", "check", bad).CombinedOutput()
+	out, err = exec.Command(rump9pBin, "config", "check", bad).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "mounts[0].type") || !strings.Contains(string(out), "msize") {
 		t.Errorf("config check of a bad file: %v\n%s", err, out)
 	}
@@ -302,7 +311,7 @@ func TestServeConfigFileUnixSocketAndReload(t *testing.T) {
 }
 
 func TestServeStdio(t *testing.T) {
-	cmd := exec.Command(binary, "serve", "--listen", "stdio")
+	cmd := exec.Command(rump9pBin, "serve", "--listen", "stdio")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -343,6 +352,33 @@ func TestServeStdio(t *testing.T) {
 	}
 }
 
+// attachAs rewrites the n_uname of outgoing Tattach frames. The client
+// writes each frame in one call or more, so frames are reassembled first.
+type attachAs struct {
+	net.Conn
+	uid     uint32
+	pending []byte
+}
+
+func (a *attachAs) Write(b []byte) (int, error) {
+	a.pending = append(a.pending, b...)
+	for len(a.pending) >= 4 {
+		size := int(binary.LittleEndian.Uint32(a.pending))
+		if len(a.pending) < size {
+			break
+		}
+		frame := a.pending[:size]
+		if size > 11 && frame[4] == 104 { // Tattach: ... n_uname[4] last
+			binary.LittleEndian.PutUint32(frame[size-4:], a.uid)
+		}
+		if _, err := a.Conn.Write(frame); err != nil {
+			return 0, err
+		}
+		a.pending = a.pending[size:]
+	}
+	return len(b), nil
+}
+
 // isErrno reports whether err, as the p9 client returns it, is e.
 func isErrno(err error, e syscall.Errno) bool {
 	var le linux.Errno
@@ -369,11 +405,63 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "c.yaml")
 	os.WriteFile(cfg, []byte("mounts:\n  - {name: a, type: tmpfs, imgae: x}\n"), 0o644)
-	out, err := exec.Command(binary, "serve", "-c", cfg).CombinedOutput()
+	out, err := exec.Command(rump9pBin, "serve", "-c", cfg).CombinedOutput()
 	if err == nil {
 		t.Fatalf("serve accepted a config with an unknown key:\n%s", out)
 	}
 	if !strings.Contains(string(out), "mounts[0].imgae") {
 		t.Errorf("error does not name the bad key:\n%s", out)
+	}
+}
+
+// TestServeExt2SigtermLeavesCleanImage writes into an ext2 image through
+// the server, stops it with SIGTERM, and requires e2fsck to find the image
+// clean (marked clean, counts exact) with the data in place (debugfs).
+func TestServeExt2SigtermLeavesCleanImage(t *testing.T) {
+	for _, tool := range []string{"mke2fs", "e2fsck", "debugfs"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed (tests/run.sh installs e2fsprogs): %v", tool, err)
+		}
+	}
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", img, "8M").CombinedOutput(); err != nil {
+		t.Fatalf("mke2fs: %v\n%s", err, out)
+	}
+	sock := filepath.Join(dir, "s")
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: [\"unix:%s\"]\nmounts:\n  - {name: disk, type: auto, image: %q}\n", sock, img)), 0o644)
+	s := start(t, "serve", "-c", cfg)
+
+	// A second server on the same image must be refused: the image is locked.
+	out, err := exec.Command(rump9pBin, "serve", "-c", cfg, "--listen", "unix:"+filepath.Join(dir, "s2")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), img) {
+		t.Errorf("second server on a locked image: %v\n%s", err, out)
+	}
+
+	cl := dialAs(t, "unix", sock, 0)
+	root, err := cl.Attach("disk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := bytes.Repeat([]byte("ext2 via 9p\n"), 30000)
+	writeFile(t, root, "data.txt", content)
+	if _, err := root.Mkdir("sub", 0o755, p9.NoUID, p9.NoGID); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	if code := s.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit status after SIGTERM = %d:\n%s", code, s.log())
+	}
+	if out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck -fn after SIGTERM: %v\n%s", err, out)
+	}
+	out, err = exec.Command("debugfs", "-R", "cat /data.txt", img).Output()
+	if err != nil || !bytes.Equal(out, content) {
+		t.Errorf("debugfs reads %d bytes of data.txt (%v), want %d", len(out), err, len(content))
+	}
+	out, _ = exec.Command("dumpe2fs", "-h", img).CombinedOutput()
+	if !strings.Contains(string(out), "Filesystem state:         clean") {
+		t.Errorf("image not marked clean:\n%s", out)
 	}
 }
