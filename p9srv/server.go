@@ -156,6 +156,7 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		backoff = 0
+		tuneSocket(nc, s.opts.Msize)
 		c, err := s.register(nc)
 		if err != nil {
 			s.log.Warn("p9srv: connection refused", "remote", nc.RemoteAddr().String(), "err", err)
@@ -385,4 +386,19 @@ func (ll libLogger) Print(v ...any) {
 		return
 	}
 	ll.l.Debug("p9srv: library: " + fmt.Sprint(v...))
+}
+
+// tuneSocket sizes a connection's kernel buffers to hold a whole message
+// each way: a unix socket's default (about 200 KiB) splits every 1 MiB
+// Rread into several wakeups. Failures are harmless and ignored.
+func tuneSocket(nc net.Conn, msize uint32) {
+	type buffered interface {
+		SetReadBuffer(int) error
+		SetWriteBuffer(int) error
+	}
+	if b, ok := nc.(buffered); ok {
+		n := int(max(msize, 1<<20)) * 2
+		b.SetReadBuffer(n)
+		b.SetWriteBuffer(n)
+	}
 }
