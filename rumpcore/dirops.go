@@ -1,6 +1,7 @@
 package rumpcore
 
 import (
+	"strings"
 	"syscall"
 
 	"github.com/rump9p/rump9p/vnodeops"
@@ -319,7 +320,13 @@ func (v *Vnode) Rename(cred vnodeops.Cred, oldName string, newDir *Vnode, newNam
 		}
 	}
 	if tvp == fvp {
-		return nil
+		// Two links of one file: POSIX says do nothing. But a name that
+		// differs only in case and finds the same entry (FAT's
+		// case-insensitive lookup) is a case-changing rename the driver
+		// must see.
+		if v != newDir || oldName == newName || !strings.EqualFold(oldName, newName) {
+			return nil
+		}
 	}
 	fa, err := fvp.Getattr()
 	if err != nil {

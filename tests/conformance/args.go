@@ -267,9 +267,14 @@ func testDotDot(e *env) {
 	if _, err := p.Stat(e.mnt + "/../" + e.mnt[1:] + "/" + SeedFile); err != nil {
 		e.t.Errorf("stat through the mount root's \"..\": %v", errName(err))
 	}
-	// Names of one or two dots plus more are ordinary names.
+	// Names of one or two dots plus more are ordinary names; trailing dots
+	// and spaces only where any byte may end a name (FAT drops them).
 	if !e.ro {
-		for _, n := range []string{"...", "..a", ".a", ".. "} {
+		names := []string{"..a", ".a"}
+		if e.caps.PosixNames {
+			names = append(names, "...", ".. ")
+		}
+		for _, n := range names {
 			e.writeFile(n, []byte(n), 0o644)
 			e.checkContent(n, []byte(n))
 		}
