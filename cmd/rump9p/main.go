@@ -13,6 +13,7 @@ import (
 
 	// The drivers linked into the binary.
 	_ "github.com/rump9p/rump9p/vnodeops/ext2fs"
+	_ "github.com/rump9p/rump9p/vnodeops/msdosfs"
 	_ "github.com/rump9p/rump9p/vnodeops/tmpfs"
 )
 
