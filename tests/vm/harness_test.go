@@ -195,6 +195,7 @@ type server struct {
 	port   int
 	sock   string
 	export string // diod: the exported host directory
+	image  string // rump9p with an image: the ext2 image it serves
 	cmd    *exec.Cmd
 	out    *syncBuffer
 	exited chan struct{}
@@ -222,6 +223,14 @@ func freePort(t *testing.T) int {
 // until both listeners accept connections. It is stopped at test cleanup.
 func startServer(t *testing.T, name string) *server {
 	t.Helper()
+	return startServerImage(t, name, false)
+}
+
+// startServerImage is startServer; with ext2 set, rump9p serves a fresh
+// 512 MiB ext2 image (made by mke2fs) instead of its default tmpfs, under
+// the attach name "ext2".
+func startServerImage(t *testing.T, name string, ext2 bool) *server {
+	t.Helper()
 	dir := filepath.Join(sharedDir(t), name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -233,6 +242,19 @@ func startServer(t *testing.T, name string) *server {
 		bin := buildRump9p(t)
 		s.aname = "tmp"
 		s.cmd = exec.Command(bin, "serve", "--listen", "tcp:"+tcp, "--listen", "unix:"+s.sock)
+		if ext2 {
+			s.image = filepath.Join(dir, "ext2.img")
+			if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext2", "-b", "4096", s.image, "512M").CombinedOutput(); err != nil {
+				t.Fatalf("mke2fs: %v\n%s", err, out)
+			}
+			cfg := filepath.Join(dir, "rump9p.yaml")
+			body := fmt.Sprintf("mounts:\n  - {name: ext2, type: ext2fs, image: %q}\n", s.image)
+			if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s.aname = "ext2"
+			s.cmd = exec.Command(bin, "serve", "-c", cfg, "--listen", "tcp:"+tcp, "--listen", "unix:"+s.sock)
+		}
 	case "diod":
 		diod, err := exec.LookPath("diod")
 		if err != nil {
