@@ -66,11 +66,13 @@
 //     reader carries S_ISUID/S_ISGID past it in spare bits of atime_nsec;
 //     in Tlcreate and Tmkdir they are still lost (a set-gid parent
 //     directory still passes S_ISGID on to new directories, in the kernel).
-//   - Xattrs are not supported. Txattrwalk errors are flattened to EINVAL by
-//     the library (which coreutils treats like ENOTSUP, so ls -l is quiet);
-//     setting an xattr fails with EOPNOTSUPP at Tclunk (cp -a is quiet).
-//     Because no Txattrwalk ever succeeds, the library never shares a File
-//     between two fids; File.Close is idempotent all the same.
+//   - Xattrs are read-only: Txattrwalk serves the driver's attributes
+//     (vnodeops.Xattrs; ext2fs has them), setting one fails with
+//     EOPNOTSUPP at Tclunk (cp -a is quiet). Errors of Txattrwalk are
+//     flattened to EINVAL by the library (which coreutils treats like
+//     ENOTSUP, so ls -l is quiet). A successful Txattrwalk makes the
+//     library share the File with the new fid and Close it once per fid,
+//     so File.Close is reference counted.
 //   - Names with "/" and the names "." and ".." are refused by the library
 //     in Twalk; Linux never sends them.
 package p9srv

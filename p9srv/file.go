@@ -38,6 +38,7 @@ type file struct {
 	state  atomic.Uint32 // stOpened|stAppend
 	oflags atomic.Int32  // flags given to Vnode.Open, for Vnode.Close
 	closed atomic.Bool
+	shares atomic.Int32 // xattr fids sharing this File (see GetXattr)
 
 	lockMu sync.Mutex
 	owners map[lockOwner]struct{} // owners that locked through this file
@@ -179,6 +180,11 @@ func (f *file) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
 // Close implements p9.File: it closes an opened vnode, drops the locks
 // taken through this File and the vnode reference. Idempotent.
 func (f *file) Close() error {
+	// A File shared with xattr fids is closed once per fid; only the last
+	// Close releases it.
+	if f.shares.Add(-1) >= 0 {
+		return nil
+	}
 	if !f.closed.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -535,12 +541,31 @@ func (f *file) Lock(pid int, typ p9.LockType, _ p9.LockFlags, start, length uint
 // EINVAL, so these codes reach the client only from SetXattr and
 // RemoveXattr (at Tclunk).
 
-// GetXattr implements p9.File: no attribute exists.
-func (f *file) GetXattr(string) ([]byte, error) { return nil, linux.ENODATA }
+// GetXattr implements p9.File with the driver's attributes. On success
+// the library makes a second fid that shares this File (and will Close it
+// too), so success adds a share that Close gives back.
+func (f *file) GetXattr(name string) ([]byte, error) {
+	val, err := f.v.Getxattr(f.id.cred, name)
+	if err != nil {
+		return nil, errno(err)
+	}
+	f.shares.Add(1)
+	return val, nil
+}
 
-// ListXattrs implements p9.File. It must fail: an empty list would be
-// sent as one empty name.
-func (f *file) ListXattrs() ([]string, error) { return nil, linux.EOPNOTSUPP }
+// ListXattrs implements p9.File. An empty list must fail: the library
+// would send it as one empty name. Success adds a share, as GetXattr.
+func (f *file) ListXattrs() ([]string, error) {
+	names, err := f.v.Listxattr(f.id.cred)
+	if err != nil {
+		return nil, errno(err)
+	}
+	if len(names) == 0 {
+		return nil, linux.ENODATA
+	}
+	f.shares.Add(1)
+	return names, nil
+}
 
 // SetXattr implements p9.File.
 func (f *file) SetXattr(string, []byte, p9.XattrFlags) error { return linux.EOPNOTSUPP }
