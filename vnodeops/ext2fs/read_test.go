@@ -29,7 +29,8 @@ var readVariants = []struct {
 }
 
 var (
-	fullTree = treeOpts{smallFiles: 3000, bigDir: 10000, bigFile: 40 << 20, owners: true}
+	// The issue asks for a 300 MiB file in the ext3/ext4 trees.
+	fullTree = treeOpts{smallFiles: 3000, bigDir: 10000, bigFile: 300 << 20, owners: true}
 	liteTree = treeOpts{smallFiles: 400, bigDir: 1500, bigFile: 12 << 20, owners: true}
 )
 
@@ -46,7 +47,11 @@ func TestReadTree(t *testing.T) {
 			}
 			src := sourceTree(t, o)
 			img := filepath.Join(t.TempDir(), "img")
-			mkfs(t, img, "160M", src, append([]string{"-N", "16384"}, v.args...)...)
+			size := "160M"
+			if v.full {
+				size = "420M"
+			}
+			mkfs(t, img, size, src, append([]string{"-N", "16384"}, v.args...)...)
 			if !strings.Contains(v.name, "rev0") {
 				// mke2fs -d writes directories linearly; e2fsck -D indexes
 				// them. The big directory must really be an htree for the
