@@ -79,6 +79,9 @@ type Caps struct {
 	// TimeGranularity is the resolution of stored atime and mtime; 0 means
 	// one nanosecond.
 	TimeGranularity time.Duration
+	// AtimeGranularity is the resolution of atime where it is coarser than
+	// TimeGranularity (FAT keeps a date: one day); 0 means TimeGranularity.
+	AtimeGranularity time.Duration
 }
 
 // Setup describes one driver's fresh mounts for the suite.
@@ -514,6 +517,14 @@ func (e *env) nameMax() int {
 		return e.caps.NameMax
 	}
 	return 255
+}
+
+// atimeGranularity is the resolution of stored access times.
+func (e *env) atimeGranularity() time.Duration {
+	if e.caps.AtimeGranularity > 0 {
+		return e.caps.AtimeGranularity
+	}
+	return e.caps.TimeGranularity
 }
 
 // sleepTick waits long enough that a time stamp taken now differs from

@@ -2,7 +2,6 @@ package msdosfs_test
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,11 +18,6 @@ func TestConformance(t *testing.T) {
 			conformance.Run(t, conformance.Setup{
 				Name: fmt.Sprintf("msdosfs-FAT%d", bits),
 				Mount: func(t *testing.T, k *rumpcore.Kernel, target string, ro bool) func(t *testing.T) {
-					for c, why := range suiteMismatch {
-						if strings.HasSuffix(t.Name(), "/"+c) {
-							t.Skip(why)
-						}
-					}
 					img := mkfs(t, bits)
 					if ro {
 						src := t.TempDir()
@@ -47,24 +41,17 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// suiteMismatch lists the cases whose expectations FAT cannot meet for a
-// reason the suite's Caps cannot express yet (reported to its author).
-var suiteMismatch = map[string]string{
-	"UtimesNowOmit": "atime is a date on FAT (one-day resolution); the suite has a single " +
-		"TimeGranularity and sleeps it, so it cannot be set to a day",
-	"WriteUpdatesTimes": "a new file's atime is today's date at 00:00 on FAT; see UtimesNowOmit",
-}
-
 // fatCaps is what FAT can express: no links, no owners, only the write
 // bits of the permissions, case-insensitive names, 2 s mtime resolution
-// (atime: one day, see suiteMismatch), no change time, sizes below 4 GiB.
+// (atime: a date), no change time, sizes below 4 GiB.
 // Inode numbers are stable for the life of a mount (not across remounts):
 // see the package comment.
 var fatCaps = conformance.Caps{
-	Writable:        true,
-	DirLinkCount:    true,
-	StableInodes:    true,
-	MaxFileSize:     1<<32 - 1,
-	NameMax:         255,
-	TimeGranularity: 2 * time.Second,
+	Writable:         true,
+	DirLinkCount:     true,
+	StableInodes:     true,
+	MaxFileSize:      1<<32 - 1,
+	NameMax:          255,
+	TimeGranularity:  2 * time.Second,
+	AtimeGranularity: 24 * time.Hour,
 }
