@@ -434,33 +434,15 @@ func (fr *frameReader) rewriteAuth(frame []byte, msize uint32) ([]byte, error) {
 	if len(body) < 4 {
 		return nil, errMalformed
 	}
-	att := make([]byte, 0, len(frame)+4)
-	att = append(att, frame[:headerLen]...)
-	att[4] = msgTattach
-	att = append(att, body[:4]...)                          // fid = afid
-	att = binary.LittleEndian.AppendUint32(att, 0xFFFFFFFF) // afid = NOFID
-	att = append(att, body[4:]...)
-	binary.LittleEndian.PutUint32(att, uint32(len(att)))
-	a, err := parseAttach(att[headerLen:])
+	// Read it as a Tattach body: fid = afid, afid = NOFID, the rest as is.
+	b := make([]byte, 0, len(body)+4)
+	b = append(b, body[:4]...)
+	b = binary.LittleEndian.AppendUint32(b, 0xFFFFFFFF)
+	a, err := parseAttach(append(b, body[4:]...))
 	if err != nil {
 		return nil, err
 	}
-	aname := fr.c.marker + noAuthName
-	size := headerLen + 8 + 2 + len(a.uname) + 2 + len(aname) + 4
-	if uint32(size) > msize {
-		return nil, errTooLarge{uint32(size), msize}
-	}
-	out := make([]byte, 0, size)
-	out = binary.LittleEndian.AppendUint32(out, uint32(size))
-	out = append(out, att[4:headerLen]...)
-	out = append(out, a.fids[:]...)
-	out = binary.LittleEndian.AppendUint16(out, uint16(len(a.uname)))
-	out = append(out, a.uname...)
-	out = binary.LittleEndian.AppendUint16(out, uint16(len(aname)))
-	out = append(out, aname...)
-	out = binary.LittleEndian.AppendUint32(out, a.nuname)
-	fr.buf = out
-	return out, nil
+	return fr.encodeAttach(frame, a, fr.c.marker+noAuthName, msize)
 }
 
 // rewriteAttach returns the Tattach frame with its aname replaced by
@@ -475,6 +457,12 @@ func (fr *frameReader) rewriteAttach(frame []byte, msize uint32) ([]byte, error)
 	if rest := cleanAttachName(a.aname); rest != "" {
 		aname += "/" + rest
 	}
+	return fr.encodeAttach(frame, a, aname, msize)
+}
+
+// encodeAttach returns (in fr.buf) a Tattach with the tag of frame and
+// a's fids, uname and n_uname, naming aname.
+func (fr *frameReader) encodeAttach(frame []byte, a tattach, aname string, msize uint32) ([]byte, error) {
 	if len(aname) > 0xFFFF {
 		return nil, fmt.Errorf("%w: attach name too long", errMalformed)
 	}
@@ -484,7 +472,8 @@ func (fr *frameReader) rewriteAttach(frame []byte, msize uint32) ([]byte, error)
 	}
 	out := make([]byte, 0, size)
 	out = binary.LittleEndian.AppendUint32(out, uint32(size))
-	out = append(out, frame[4:headerLen]...) // type, tag
+	out = append(out, msgTattach)
+	out = append(out, frame[5:headerLen]...) // tag
 	out = append(out, a.fids[:]...)
 	out = binary.LittleEndian.AppendUint16(out, uint16(len(a.uname)))
 	out = append(out, a.uname...)

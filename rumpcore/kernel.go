@@ -85,7 +85,7 @@ func Init(opts Options) (*Kernel, error) {
 		k.cacheBytes = 32 << 20
 	}
 	rootfs := tmpfs.New(tmpfs.Options{Mode: 0o755, Now: k.now})
-	if _, err := k.attach("/", "rootfs", "tmpfs", "", rootfs, false, nil); err != nil {
+	if err := k.attach("/", "rootfs", "tmpfs", "", rootfs, false); err != nil {
 		return nil, err
 	}
 	return k, nil

@@ -148,7 +148,7 @@ func (k *Kernel) Mount(target string, spec MountSpec) error {
 		}
 		return fmt.Errorf("mount %s: %s: %w", name, typ, err)
 	}
-	if _, err := k.attach(target, name, typ, spec.Image, fs, spec.ReadOnly, nil); err != nil {
+	if err := k.attach(target, name, typ, spec.Image, fs, spec.ReadOnly); err != nil {
 		fs.Unmount(true)
 		return fmt.Errorf("mount %s on %s: %w", name, target, err)
 	}
@@ -166,16 +166,15 @@ func probeAny(r io.ReaderAt, size int64) bool {
 // log lines and MountInfo; ro marks the mount read-only to the kernel
 // (the FS should have been mounted read-only too).
 func (k *Kernel) MountFS(target, name string, fs vnodeops.FS, ro bool) error {
-	_, err := k.attach(target, name, "", "", fs, ro, nil)
-	return err
+	return k.attach(target, name, "", "", fs, ro)
 }
 
 // attach enters fs into the mount table at target.
-func (k *Kernel) attach(target, name, typ, image string, fs vnodeops.FS, ro bool, _ any) (*mount, error) {
+func (k *Kernel) attach(target, name, typ, image string, fs vnodeops.FS, ro bool) error {
 	k.mu.Lock()
 	if k.down && len(k.mounts) > 0 {
 		k.mu.Unlock()
-		return nil, syscall.ESHUTDOWN
+		return syscall.ESHUTDOWN
 	}
 	k.nextMountID++
 	m := &mount{id: k.nextMountID, path: target, name: name, typ: typ, image: image, ro: ro, fs: fs}
@@ -185,25 +184,25 @@ func (k *Kernel) attach(target, name, typ, image string, fs vnodeops.FS, ro bool
 	var covered *Vnode
 	if !first {
 		if !strings.HasPrefix(target, "/") {
-			return nil, syscall.EINVAL
+			return syscall.EINVAL
 		}
 		p := k.NewProc(vnodeops.Root)
 		defer p.exit()
 		if err := p.mkdirAll(target); err != nil {
-			return nil, err
+			return err
 		}
 		v, err := p.namei(target, true)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		a, err := v.Getattr()
 		if err != nil {
 			v.Release()
-			return nil, err
+			return err
 		}
 		if !a.IsDir() {
 			v.Release()
-			return nil, syscall.ENOTDIR
+			return syscall.ENOTDIR
 		}
 		covered = v
 	}
@@ -212,17 +211,15 @@ func (k *Kernel) attach(target, name, typ, image string, fs vnodeops.FS, ro bool
 		if covered != nil {
 			covered.Release()
 		}
-		return nil, fmt.Errorf("root inode %d: %w", fs.Root(), err)
+		return fmt.Errorf("root inode %d: %w", fs.Root(), err)
 	}
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if covered != nil && covered.coveredBy != nil {
 		// Someone mounted here meanwhile.
 		k.mu.Unlock()
 		root.Release()
 		covered.Release()
-		k.mu.Lock()
-		return nil, syscall.EBUSY
+		return syscall.EBUSY
 	}
 	m.root = root
 	m.covered = covered
@@ -230,7 +227,8 @@ func (k *Kernel) attach(target, name, typ, image string, fs vnodeops.FS, ro bool
 		covered.coveredBy = m
 	}
 	k.mounts = append(k.mounts, m)
-	return m, nil
+	k.mu.Unlock()
+	return nil
 }
 
 // Unmount unmounts the file system mounted at target. EBUSY while any of
@@ -307,18 +305,4 @@ func (k *Kernel) Mounts() []MountInfo {
 		out = append(out, MountInfo{ID: m.id, Path: m.path, Name: m.name, Type: m.typ, Image: m.image, ReadOnly: m.ro})
 	}
 	return out
-}
-
-// MountRoot returns a reference to the root of the mount named name (as
-// MountSpec.Name, or its path when unnamed).
-func (k *Kernel) MountRoot(name string) (*Vnode, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for _, m := range k.mounts {
-		if m.name == name && m.covered != nil {
-			m.root.refs++
-			return m.root, nil
-		}
-	}
-	return nil, syscall.ENOENT
 }

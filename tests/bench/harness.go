@@ -11,7 +11,6 @@ package bench
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand"
@@ -20,10 +19,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hugelgupf/p9/p9"
+	"github.com/rump9p/rump9p/tests/internal/p9conn"
 )
 
 // Tree describes the content the benchmarks read.
@@ -192,11 +191,9 @@ func (p *peer) connect(msize uint32) (*p9.Client, p9.File, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var conn io.ReadWriteCloser = c
+	conn := &p9conn.Conn{Conn: c, Rewrite: p9conn.AttachAs(0)}
 	if p.diod {
-		conn = &diodDialect{frameRewriter{Conn: c}}
-	} else {
-		conn = &rootAttach{frameRewriter{Conn: c}}
+		conn.Rewrite = p9conn.Diod(0)
 	}
 	cl, err := p9.NewClient(conn, p9.WithMessageSize(msize))
 	if err != nil {
@@ -209,76 +206,6 @@ func (p *peer) connect(msize uint32) (*p9.Client, p9.File, error) {
 		return nil, nil, err
 	}
 	return cl, root, nil
-}
-
-// frameRewriter rewrites whole outgoing 9P frames: the p9 client may
-// write one frame in several calls.
-type frameRewriter struct {
-	net.Conn
-	mu      sync.Mutex
-	pending []byte
-	rewrite func(frame []byte) []byte
-}
-
-func (f *frameRewriter) Write(b []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.pending = append(f.pending, b...)
-	for len(f.pending) >= 4 {
-		size := int(binary.LittleEndian.Uint32(f.pending))
-		if len(f.pending) < size {
-			break
-		}
-		frame := f.rewrite(f.pending[:size])
-		if _, err := f.Conn.Write(frame); err != nil {
-			return 0, err
-		}
-		f.pending = f.pending[size:]
-	}
-	if len(f.pending) == 0 {
-		f.pending = f.pending[:0:0]
-	}
-	return len(b), nil
-}
-
-// setAttachUID0 makes a Tattach carry n_uname 0 (root): the p9 client
-// sends NoUID, which servers map to nobody.
-func setAttachUID0(frame []byte) []byte {
-	if len(frame) > 11 && frame[4] == 104 {
-		frame = append([]byte(nil), frame...)
-		binary.LittleEndian.PutUint32(frame[len(frame)-4:], 0)
-	}
-	return frame
-}
-
-// rootAttach attaches to rump9p as uid 0.
-type rootAttach struct{ frameRewriter }
-
-func (r *rootAttach) Write(b []byte) (int, error) {
-	if r.rewrite == nil {
-		r.rewrite = setAttachUID0
-	}
-	return r.frameRewriter.Write(b)
-}
-
-// diodDialect speaks to diod: plain "9P2000.L" in Tversion (diod refuses
-// the client's "9P2000.L.Google.7") and a uid in Tattach.
-type diodDialect struct{ frameRewriter }
-
-func (d *diodDialect) Write(b []byte) (int, error) {
-	if d.rewrite == nil {
-		d.rewrite = func(frame []byte) []byte {
-			if frame[4] == 100 && len(frame) >= 13 { // Tversion: msize[4] version[s]
-				v := "9P2000.L"
-				out := binary.LittleEndian.AppendUint32(nil, uint32(7+4+2+len(v)))
-				out = append(out, frame[4:11]...)
-				out = binary.LittleEndian.AppendUint16(out, uint16(len(v)))
-				return append(out, v...)
-			}
-			return setAttachUID0(frame)
-		}
-	}
-	return d.frameRewriter.Write(b)
 }
 
 // ioCount is the Tread count for msize: the p9 client does not lower it to

@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
+	"github.com/rump9p/rump9p/tests/internal/p9conn"
 )
 
 var rump9pBin string
@@ -133,7 +133,7 @@ func dialAs(t *testing.T, network, addr string, uid p9.UID) *p9.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &attachAs{Conn: nc, uid: uint32(uid)}
+	c := &p9conn.Conn{Conn: nc, Rewrite: p9conn.AttachAs(uint32(uid))}
 	cl, err := p9.NewClient(c, p9.WithMessageSize(256<<10))
 	if err != nil {
 		t.Fatal(err)
@@ -350,33 +350,6 @@ func TestServeStdio(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("server did not exit after stdin closed:\n%s", logs.String())
 	}
-}
-
-// attachAs rewrites the n_uname of outgoing Tattach frames. The client
-// writes each frame in one call or more, so frames are reassembled first.
-type attachAs struct {
-	net.Conn
-	uid     uint32
-	pending []byte
-}
-
-func (a *attachAs) Write(b []byte) (int, error) {
-	a.pending = append(a.pending, b...)
-	for len(a.pending) >= 4 {
-		size := int(binary.LittleEndian.Uint32(a.pending))
-		if len(a.pending) < size {
-			break
-		}
-		frame := a.pending[:size]
-		if size > 11 && frame[4] == 104 { // Tattach: ... n_uname[4] last
-			binary.LittleEndian.PutUint32(frame[size-4:], a.uid)
-		}
-		if _, err := a.Conn.Write(frame); err != nil {
-			return 0, err
-		}
-		a.pending = a.pending[size:]
-	}
-	return len(b), nil
 }
 
 // isErrno reports whether err, as the p9 client returns it, is e.

@@ -420,36 +420,22 @@ func (v *vnode) Readlink() (string, error) {
 // system.data, or nil (ext4 attributes.rst: after i_extra_isize come the
 // magic, then entries whose value offsets count from the first entry).
 func (v *vnode) inlineXattr() ([]byte, error) {
-	fs := v.fs
-	start := goodOldInodeSize + v.extraIsize()
-	if fs.inodeSize <= goodOldInodeSize || start+4 > fs.inodeSize {
-		return nil, nil
-	}
-	area := v.raw[start:fs.inodeSize]
-	if le.Uint32(area) != xattrMagic {
-		return nil, nil
-	}
-	ents := area[4:]
-	off := 0
-	for off+4 <= len(ents) && le.Uint32(ents[off:]) != 0 {
-		if off+xattrEntryFixed > len(ents) {
-			return nil, fs.corrupt(v.ino, "in-inode xattr entry overruns the inode")
+	ents := v.inodeXattrs()
+	var data []byte
+	err := v.walkXattrs(ents, func(e xattrEntry) error {
+		if e.index != xattrIndexSys || e.name != "data" {
+			return nil
 		}
-		e := ents[off:]
-		nl := int(e[0])
-		if off+xattrEntryFixed+nl > len(ents) {
-			return nil, fs.corrupt(v.ino, "in-inode xattr name overruns the inode")
+		if e.inum != 0 || e.voff < 0 || e.vsize < 0 || e.voff+e.vsize > len(ents) {
+			return v.fs.corrupt(v.ino, "system.data value out of range")
 		}
-		if e[1] == xattrIndexSys && string(e[xattrEntryFixed:xattrEntryFixed+nl]) == "data" {
-			voff, vsize := int(le.Uint16(e[2:])), int(le.Uint32(e[8:]))
-			if le.Uint32(e[4:]) != 0 || voff < 0 || vsize < 0 || voff+vsize > len(ents) {
-				return nil, fs.corrupt(v.ino, "system.data value out of range")
-			}
-			return ents[voff : voff+vsize], nil
-		}
-		off += align4(xattrEntryFixed + nl)
+		data = ents[e.voff : e.voff+e.vsize]
+		return errStopWalk
+	})
+	if err == errStopWalk {
+		err = nil
 	}
-	return nil, nil
+	return data, err
 }
 
 // inlineData returns the inline bytes of a file: i_block then system.data.

@@ -1,6 +1,7 @@
 package ext2fs
 
 import (
+	"errors"
 	"sort"
 	"syscall"
 )
@@ -16,6 +17,9 @@ import (
 
 const xattrBlockHeader = 32
 
+// errStopWalk ends walkXattrs early without an error.
+var errStopWalk = errors.New("stop")
+
 // xattrPrefixes maps e_name_index to the name's namespace prefix.
 var xattrPrefixes = map[byte]string{
 	1: "user.",
@@ -27,18 +31,66 @@ var xattrPrefixes = map[byte]string{
 	8: "system.richacl",
 }
 
+// xattrEntry is one entry of an attribute list, its value not yet
+// checked: voff counts from the list's value base.
+type xattrEntry struct {
+	index       byte
+	name        string
+	voff, vsize int
+	inum        uint32
+}
+
+// walkXattrs calls fn for each entry of ents, checking that each lies in
+// ents; fn checks the value it uses.
+func (v *vnode) walkXattrs(ents []byte, fn func(xattrEntry) error) error {
+	fs := v.fs
+	for off := 0; off+4 <= len(ents) && le.Uint32(ents[off:]) != 0; {
+		if off+xattrEntryFixed > len(ents) {
+			return fs.corrupt(v.ino, "xattr entry overruns its area")
+		}
+		e := ents[off:]
+		nl := int(e[0])
+		if off+xattrEntryFixed+nl > len(ents) {
+			return fs.corrupt(v.ino, "xattr name overruns its area")
+		}
+		err := fn(xattrEntry{
+			index: e[1],
+			name:  string(e[xattrEntryFixed : xattrEntryFixed+nl]),
+			voff:  int(le.Uint16(e[2:])),
+			vsize: int(le.Uint32(e[8:])),
+			inum:  le.Uint32(e[4:]),
+		})
+		if err != nil {
+			return err
+		}
+		off += align4(xattrEntryFixed + nl)
+	}
+	return nil
+}
+
+// inodeXattrs returns the entries stored in the inode after
+// i_extra_isize (their value base too), or nil.
+func (v *vnode) inodeXattrs() []byte {
+	fs := v.fs
+	start := goodOldInodeSize + v.extraIsize()
+	if fs.inodeSize <= goodOldInodeSize || start+4 > fs.inodeSize {
+		return nil
+	}
+	area := v.raw[start:fs.inodeSize]
+	if le.Uint32(area) != xattrMagic {
+		return nil
+	}
+	return area[4:]
+}
+
 // xattrs returns every attribute of v (in-inode first, then the block).
 // The caller holds fs.mu.
 func (v *vnode) xattrs() (map[string][]byte, error) {
 	fs := v.fs
 	out := map[string][]byte{}
-	start := goodOldInodeSize + v.extraIsize()
-	if fs.inodeSize > goodOldInodeSize && start+4 <= fs.inodeSize {
-		area := v.raw[start:fs.inodeSize]
-		if le.Uint32(area) == xattrMagic {
-			if err := v.parseXattrs(area[4:], area[4:], out); err != nil {
-				return nil, err
-			}
+	if ents := v.inodeXattrs(); ents != nil {
+		if err := v.collectXattrs(ents, ents, out); err != nil {
+			return nil, err
 		}
 	}
 	if blk := v.fileACL(); blk != 0 {
@@ -54,42 +106,33 @@ func (v *vnode) xattrs() (map[string][]byte, error) {
 		if le.Uint32(d) != xattrMagic {
 			return nil, fs.corrupt(v.ino, "xattr block %d has a bad magic", blk)
 		}
-		if err := v.parseXattrs(d[xattrBlockHeader:], d, out); err != nil {
+		if err := v.collectXattrs(d[xattrBlockHeader:], d, out); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// parseXattrs reads the entries of ents; values are found in base.
-func (v *vnode) parseXattrs(ents, base []byte, out map[string][]byte) error {
+// collectXattrs adds the attributes of ents, whose values are in base,
+// to out.
+func (v *vnode) collectXattrs(ents, base []byte, out map[string][]byte) error {
 	fs := v.fs
-	for off := 0; off+4 <= len(ents) && le.Uint32(ents[off:]) != 0; {
-		if off+xattrEntryFixed > len(ents) {
-			return fs.corrupt(v.ino, "xattr entry overruns its area")
-		}
-		e := ents[off:]
-		nl := int(e[0])
-		if off+xattrEntryFixed+nl > len(ents) {
-			return fs.corrupt(v.ino, "xattr name overruns its area")
-		}
-		voff, vsize := int(le.Uint16(e[2:])), int(le.Uint32(e[8:]))
-		if le.Uint32(e[4:]) != 0 {
+	return v.walkXattrs(ents, func(e xattrEntry) error {
+		if e.inum != 0 {
 			return fs.corrupt(v.ino, "xattr value in an inode (ea_inode) is not supported")
 		}
-		if vsize < 0 || voff+vsize > len(base) {
+		if e.vsize < 0 || e.voff+e.vsize > len(base) {
 			return fs.corrupt(v.ino, "xattr value out of range")
 		}
-		if prefix, ok := xattrPrefixes[e[1]]; ok {
-			name := prefix + string(e[xattrEntryFixed:xattrEntryFixed+nl])
+		if prefix, ok := xattrPrefixes[e.index]; ok {
+			name := prefix + e.name
 			// system.data holds inline file content, not an attribute.
 			if name != "system.data" {
-				out[name] = append([]byte(nil), base[voff:voff+vsize]...)
+				out[name] = append([]byte(nil), base[e.voff:e.voff+e.vsize]...)
 			}
 		}
-		off += align4(xattrEntryFixed + nl)
-	}
-	return nil
+		return nil
+	})
 }
 
 // Getxattr implements vnodeops.Xattrs.
