@@ -23,6 +23,10 @@ var version = "0.1.0-dev"
 const usage = `usage:
   rump9p serve [-c FILE] [flags]   serve the configured mounts over 9P2000.L
   rump9p config check FILE         validate FILE and print the effective config
+  rump9p mount [flags] IMAGE|-c FILE MOUNTPOINT
+                                   mount on the host through FUSE
+  rump9p guest-mount [flags] MOUNTPOINT
+                                   (inside a VM) mount the host's rump9p with v9fs
   rump9p version                   print the version
 
 Run "rump9p serve -h" for the flags of serve.
@@ -43,6 +47,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdin, stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
+	case "mount":
+		return mountCmd(args[1:], stdout, stderr)
+	case "guest-mount":
+		return guestMountCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "rump9p %s\n", version)
 		return 0
