@@ -9,9 +9,23 @@
 // Tlink, Tmknod, Trenameat, Trename, Tunlinkat, Tremove, Treaddir,
 // Treadlink, Tstatfs, Tfsync, Tlock, Tflush, Tclunk, Txattrwalk and
 // Txattrcreate, plus the Google extensions the hugelgupf client uses
-// (Twalkgetattr, Tucreate, ...). Not handled by the library: Tauth (ENOSYS;
-// there is no authentication) and Tgetlock (EIO, so fcntl(F_GETLK) fails on
-// a v9fs mount).
+// (Twalkgetattr, Tucreate, ...). Tauth is refused (there is no
+// authentication). The library does not handle Tgetlock; the frame layer
+// passes it on as a marked Tlock that only tests the server's lock table,
+// and turns the answer into an Rgetlock (getlock.go), so fcntl(F_GETLK)
+// works on a v9fs mount.
+//
+// # Sessions
+//
+// A connection may carry several sessions one after another: a Tversion
+// after a successful one resets the session, as version(5) says. Linux
+// sends one at every mount over a stream that outlives the last mount (a
+// virtio-serial port, a guest that rebooted). The frame reader ends the
+// library's session there; the library answers the requests it is
+// handling (answers not yet written are dropped: the client has moved on)
+// and clunks every fid, which closes files and drops locks and vnode
+// references; then a new library session starts with that Tversion and
+// negotiates msize anew (conn.serve).
 //
 // # Credentials
 //

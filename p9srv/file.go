@@ -514,10 +514,25 @@ func (f *file) Readlink() (string, error) {
 // conflict answers LockStatusBlocked (Linux retries a blocking request).
 // The owner is (connection, client, pid); closing this File drops the
 // locks its owners took on the file.
+//
+// A Tgetlock arrives here as a Tlock whose client carries the
+// connection's marker (getlock.go): it only tests the table.
 func (f *file) Lock(pid int, typ p9.LockType, _ p9.LockFlags, start, length uint64, client string) (p9.LockStatus, error) {
 	key := lockKey{f.v.MountID(), f.v.Ino()}
+	tag, real, isTest := f.c.parseGetlockClient(client)
+	if isTest {
+		client = real
+	}
 	owner := lockOwner{conn: f.c.id, pid: int32(pid), client: client}
 	end := lockEnd(start, length)
+	if isTest {
+		res := getlockResult{typ: p9.Unlock}
+		if typ == p9.ReadLock || typ == p9.WriteLock {
+			res = f.c.srv.locks.testLock(key, owner, typ == p9.WriteLock, start, end)
+		}
+		f.c.keepGetlock(tag, res)
+		return p9.LockStatusOK, nil
+	}
 	switch typ {
 	case p9.Unlock:
 		f.c.srv.locks.unlock(key, owner, start, end)

@@ -104,19 +104,6 @@ func (t *lockTable) releaseConn(id uint64) {
 	}
 }
 
-// conflicts reports whether owner could not take the lock: for tests and
-// a future Tgetlock.
-func (t *lockTable) conflicts(key lockKey, owner lockOwner, write bool, start, end uint64) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, r := range t.m[key] {
-		if r.owner != owner && overlaps(r, start, end) && (r.write || write) {
-			return true
-		}
-	}
-	return false
-}
-
 func (t *lockTable) store(key lockKey, rs []lockRange) {
 	if len(rs) == 0 {
 		delete(t.m, key)

@@ -20,7 +20,6 @@ type rawSession struct {
 
 const (
 	msgTlopen = 12
-	msgTlock  = 52
 	msgTwalk  = 110
 	msgTclunk = 120
 	msgRerror = 7
@@ -70,16 +69,22 @@ func (s *rawSession) lock(fid uint32, typ p9.LockType, start, length uint64, pid
 	return p9.LockStatus(body[0])
 }
 
-func TestLocksBetweenConnections(t *testing.T) {
+// lockfPair serves a new kernel and returns two raw sessions on separate
+// connections, each with fid 2 open read-write on tmp1/lockf.
+func lockfPair(t *testing.T) (a, b *rawSession) {
 	k := newKernel(t)
 	_, addr := startServer(t, k, Options{}, false)
 	cl, _ := dial(t, addr, 0, testMsize)
 	createFile(t, attach(t, cl, "tmp1"), "lockf", []byte("data"))
-
-	a := newRawSession(t, addr, "tmp1")
-	b := newRawSession(t, addr, "tmp1")
+	a = newRawSession(t, addr, "tmp1")
+	b = newRawSession(t, addr, "tmp1")
 	a.open(2, "lockf")
 	b.open(2, "lockf")
+	return a, b
+}
+
+func TestLocksBetweenConnections(t *testing.T) {
+	a, b := lockfPair(t)
 
 	if st := a.lock(2, p9.WriteLock, 0, 100, 1); st != p9.LockStatusOK {
 		t.Fatalf("A write lock: %v", st)
@@ -151,12 +156,15 @@ func TestLockTable(t *testing.T) {
 	if !lt.lock(key, o1, true, 0, 50) {
 		t.Error("upgrade of own range refused")
 	}
-	if !lt.conflicts(key, o2, true, 10, 11) || lt.conflicts(key, o2, false, 60, 70) {
+	conflicts := func(o lockOwner, write bool, start, end uint64) bool {
+		return lt.testLock(key, o, write, start, end).typ != p9.Unlock
+	}
+	if !conflicts(o2, true, 10, 11) || conflicts(o2, false, 60, 70) {
 		t.Error("conflicts wrong after upgrade")
 	}
 	// Split: o1 unlocks 10..20 of its write lock.
 	lt.unlock(key, o1, 10, 20)
-	if lt.conflicts(key, o3, true, 10, 20) || !lt.conflicts(key, o3, true, 5, 6) || !lt.conflicts(key, o3, true, 25, 26) {
+	if conflicts(o3, true, 10, 20) || !conflicts(o3, true, 5, 6) || !conflicts(o3, true, 25, 26) {
 		t.Error("split unlock wrong")
 	}
 	// Coalescing keeps the table small.

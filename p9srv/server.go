@@ -304,19 +304,41 @@ type conn struct {
 	log    *slog.Logger
 	raw    any // the read side, for stopReading and forceClose
 
-	files    atomic.Int64 // live Files
-	stopping atomic.Bool
-	done     chan struct{} // closed by stopReading and forceClose
-	doneOnce sync.Once
+	files atomic.Int64 // live Files
+
+	glMu           sync.Mutex
+	getlockResults map[uint16]getlockResult // answers to Tgetlocks in flight, by tag
+	stopping       atomic.Bool
+	done           chan struct{} // closed by stopReading and forceClose
+	doneOnce       sync.Once
 }
 
-// serve runs one p9.Server on the connection until it ends.
+// serve runs the connection until it ends: one p9.Server session after
+// another. A Tversion after a successful one ends the session (the frame
+// reader returns io.EOF to the library there); the library answers the
+// requests it is handling and clunks every fid of the session, which
+// closes the files and drops their locks and vnode references; then the
+// locks still held through the connection are dropped and a new session
+// starts with that Tversion, as version(5) says. The streams are closed
+// when the connection ends.
 func (c *conn) serve(r io.Reader, w io.WriteCloser) error {
 	fr := newFrameReader(c, r)
 	fw := newFrameWriter(fr, w)
+	defer fw.closeStream()
+	defer fr.closeStream()
 	c.log.Debug("p9srv: connection start")
-	ps := p9.NewServer(&attacher{c: c}, p9.WithServerLogger(libLogger{c.log}))
-	ps.Handle(fr, fw)
+	for session := 1; ; session++ {
+		ps := p9.NewServer(&attacher{c: c}, p9.WithServerLogger(libLogger{c.log}))
+		ps.Handle(fr, fw)
+		if !fr.nextSession() {
+			break
+		}
+		c.srv.locks.releaseConn(c.id)
+		if n := c.files.Load(); n != 0 {
+			c.log.Error("p9srv: files still live after a session ended", "files", n)
+		}
+		c.log.Debug("p9srv: session reset by Tversion", "session", session+1)
+	}
 	err := fr.failure()
 	if err != nil {
 		c.log.Info("p9srv: connection closed", "err", err)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // 9P message types the frame reader looks into (9P2000.L, see
@@ -24,6 +25,10 @@ const (
 	msgTsetattr     = 26
 	msgTread        = 116
 	msgTflush       = 108
+	msgTlock        = 52
+	msgRlock        = 53
+	msgTgetlock     = 54
+	msgRgetlock     = 55
 	msgRlerror      = 7
 	noTag           = 0xFFFF
 )
@@ -49,6 +54,10 @@ var (
 	errProtocol  = errors.New("9P protocol violation")
 )
 
+// errSessionEnd ends one library session at a Tversion on a live
+// connection; the connection goes on with a new session (see conn.serve).
+var errSessionEnd = errors.New("9P session reset by Tversion")
+
 type errTooLarge struct{ size, msize uint32 }
 
 func (e errTooLarge) Error() string {
@@ -62,8 +71,14 @@ func (e errTooLarge) Error() string {
 //
 //   - closes the connection (returns an error) on a frame shorter than its
 //     header, a frame larger than the negotiated msize, a first message
-//     that is not Tversion, a Tversion after a Tattach, or a Tattach it
-//     cannot parse;
+//     that is not Tversion, or a Tattach it cannot parse;
+//   - ends the library's session (returns io.EOF to it) at a Tversion
+//     after a successful one, keeping that Tversion to open the next
+//     session with: version(5) says a new Tversion resets the session,
+//     and Linux sends one on the same stream at every mount of a
+//     virtio-serial port (see conn.serve);
+//   - turns a Tgetlock, which the library does not handle, into a Tlock
+//     that file.Lock recognises as a test (see getlock.go);
 //   - lowers Tversion's msize to the server's clamp, and answers an msize
 //     below 4096 with "unknown" (by rewriting it to 0);
 //   - rewrites every Tattach's aname to carry the uid behind the
@@ -86,7 +101,12 @@ type frameReader struct {
 	cl io.Closer
 
 	maxMsize uint32 // the server's clamp
-	attached bool   // a Tattach has been seen
+
+	// replay is a Tversion read at the end of the last session, to be
+	// delivered first in the next one; ending is set from then until the
+	// next session starts.
+	replay []byte
+	ending atomic.Bool
 
 	// The version state is set from the Rversion the server sends (see
 	// frameWriter); after passing a Tversion on, the reader waits for its
@@ -101,6 +121,9 @@ type frameReader struct {
 	// its old tag, so a Tflush of a Tflush (or of itself) could wait
 	// forever and hold the connection open.
 	inflight map[uint16]bool
+	// getlocks holds the tags of Tgetlocks passed on as Tlock; the
+	// writer turns their Rlock into an Rgetlock.
+	getlocks map[uint16]struct{}
 
 	hdr     [headerLen]byte
 	buf     []byte // a buffered (possibly rewritten) frame
@@ -118,11 +141,56 @@ func newFrameReader(c *conn, r io.Reader) *frameReader {
 		maxMsize: c.srv.msize,
 		msize:    c.srv.msize,
 		inflight: make(map[uint16]bool),
+		getlocks: make(map[uint16]struct{}),
 	}
 	if cl, ok := r.(io.Closer); ok {
 		fr.cl = cl
 	}
 	return fr
+}
+
+// nextSession prepares the reader for a new library session after the
+// last one ended at a Tversion: the negotiated state is forgotten and
+// that Tversion is delivered first. It reports false if the connection
+// is over instead (no Tversion is waiting, the stream failed, or the
+// server is stopping).
+func (fr *frameReader) nextSession() bool {
+	if !fr.ending.Load() || fr.replay == nil || fr.c.stopping.Load() {
+		return false
+	}
+	fr.errMu.Lock()
+	failed := fr.err != nil
+	fr.errMu.Unlock()
+	if failed {
+		return false
+	}
+	fr.vmu.Lock()
+	fr.msize = fr.maxMsize
+	fr.versioned = false
+	fr.gate = nil
+	clear(fr.inflight)
+	clear(fr.getlocks)
+	fr.vmu.Unlock()
+	fr.pending, fr.body = nil, 0
+	fr.ending.Store(false)
+	return true
+}
+
+// readFull fills p from the replayed Tversion, then from the stream.
+func (fr *frameReader) readFull(p []byte) error {
+	if len(fr.replay) > 0 {
+		n := copy(p, fr.replay)
+		fr.replay = fr.replay[n:]
+		p = p[n:]
+		if len(fr.replay) == 0 {
+			fr.replay = nil
+		}
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	_, err := io.ReadFull(fr.r, p)
+	return err
 }
 
 // versionReply records the server's answer to the pending Tversion (ok
@@ -145,6 +213,7 @@ func (fr *frameReader) versionReply(ok bool, msize uint32) {
 func (fr *frameReader) replied(typ byte, tag uint16, body []byte) {
 	fr.vmu.Lock()
 	delete(fr.inflight, tag)
+	delete(fr.getlocks, tag)
 	waiting, vtag := fr.gate != nil, fr.vtag
 	fr.vmu.Unlock()
 	if !waiting {
@@ -166,8 +235,13 @@ func (fr *frameReader) replied(typ byte, tag uint16, body []byte) {
 	}
 }
 
-// Close closes the underlying stream.
-func (fr *frameReader) Close() error {
+// Close is called by the library at the end of each session; the stream
+// outlives a session, so conn.serve closes it (closeStream) when the
+// connection ends.
+func (fr *frameReader) Close() error { return nil }
+
+// closeStream closes the underlying stream.
+func (fr *frameReader) closeStream() error {
 	if fr.cl != nil {
 		return fr.cl.Close()
 	}
@@ -228,7 +302,13 @@ func (fr *frameReader) Read(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		if fr.ending.Load() {
+			return 0, io.EOF
+		}
 		if err := fr.next(); err != nil {
+			if err == errSessionEnd {
+				return 0, io.EOF
+			}
 			return 0, fr.fail(err)
 		}
 	}
@@ -248,7 +328,7 @@ func (fr *frameReader) next() error {
 	if fr.c.stopping.Load() {
 		return io.EOF
 	}
-	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
+	if err := fr.readFull(fr.hdr[:]); err != nil {
 		return err // io.EOF between messages is the clean end
 	}
 	size := binary.LittleEndian.Uint32(fr.hdr[0:4])
@@ -265,9 +345,20 @@ func (fr *frameReader) next() error {
 	if !versioned && typ != msgTversion {
 		return fmt.Errorf("%w: message type %d before Tversion", errProtocol, typ)
 	}
+	if versioned && typ == msgTversion {
+		// A new session: end the library's, keep the Tversion for the
+		// next one (conn.serve).
+		frame, err := fr.readFrame(size)
+		if err != nil {
+			return err
+		}
+		fr.replay = append([]byte(nil), frame...)
+		fr.ending.Store(true)
+		return errSessionEnd
+	}
 	tag := binary.LittleEndian.Uint16(fr.hdr[5:])
 	switch typ {
-	case msgTversion, msgTattach, msgTauth, msgTsetattr, msgTread, msgTreaddir, msgTxattrcreate, msgTflush:
+	case msgTversion, msgTattach, msgTauth, msgTsetattr, msgTread, msgTreaddir, msgTxattrcreate, msgTflush, msgTgetlock:
 		frame, err := fr.readFrame(size)
 		if err != nil {
 			return err
@@ -296,7 +387,7 @@ func (fr *frameReader) readFrame(size uint32) ([]byte, error) {
 	}
 	frame := fr.buf[:size]
 	copy(frame, fr.hdr[:])
-	if _, err := io.ReadFull(fr.r, frame[headerLen:]); err != nil {
+	if err := fr.readFull(frame[headerLen:]); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
@@ -311,9 +402,6 @@ func (fr *frameReader) rewrite(typ byte, frame []byte, msize uint32) ([]byte, er
 	switch typ {
 	case msgTversion:
 		// msize[4] version[s]
-		if fr.attached {
-			return nil, fmt.Errorf("%w: Tversion after Tattach", errProtocol)
-		}
 		if len(body) < 4 {
 			return nil, errMalformed
 		}
@@ -368,8 +456,9 @@ func (fr *frameReader) rewrite(typ byte, frame []byte, msize uint32) ([]byte, er
 			fr.vmu.Unlock()
 		}
 	case msgTattach:
-		fr.attached = true
 		return fr.rewriteAttach(frame, msize)
+	case msgTgetlock:
+		return fr.rewriteGetlock(frame, msize)
 	case msgTauth:
 		return fr.rewriteAuth(frame, msize)
 	case msgTsetattr:
@@ -614,7 +703,16 @@ func (fw *frameWriter) flush() error {
 	bufs := fw.bufs
 	fw.bufs = fw.arr[:0]
 	fw.nhdr, fw.need, fw.have = 0, 0, 0
-	_, err := bufs.WriteTo(fw.w)
+	var err error
+	switch {
+	case fw.fr.ending.Load():
+		// The client has started a new session: answers to the old
+		// one's requests would reach it under tags it never sent.
+	case typ == msgRlock && fw.fr.isGetlock(tag):
+		_, err = fw.w.Write(fw.fr.c.getlockReply(tag))
+	default:
+		_, err = bufs.WriteTo(fw.w)
+	}
 	clear(fw.arr[:])
 	fw.fr.replied(typ, tag, body)
 	if err != nil {
@@ -623,9 +721,16 @@ func (fw *frameWriter) flush() error {
 	return err
 }
 
-// Close closes the underlying writer.
+// Close is called by the library at the end of each session: it lets a
+// reader waiting for an Rversion go on. The stream outlives a session;
+// conn.serve closes it (closeStream) when the connection ends.
 func (fw *frameWriter) Close() error {
 	fw.fr.versionReply(false, 0)
+	return nil
+}
+
+// closeStream closes the underlying writer.
+func (fw *frameWriter) closeStream() error {
 	if fw.cl != nil {
 		return fw.cl.Close()
 	}

@@ -131,12 +131,11 @@ func TestFrameReaderRejects(t *testing.T) {
 	version := rawFrame(msgTversion, 0xFFFF, le32(8192), str9("9P2000.L"))
 	attach := rawFrame(msgTattach, 1, le32(1), le32(noUID), str9(""), str9(""), le32(0))
 	for name, in := range map[string][]byte{
-		"short frame":       append(append([]byte{}, version...), 6, 0, 0, 0, 110, 0),
-		"oversized":         append(append([]byte{}, version...), le32(8193)...),
-		"before version":    attach,
-		"version after att": bytes.Join([][]byte{version, attach, version}, nil),
-		"truncated attach":  append(append([]byte{}, version...), rawFrame(msgTattach, 1, le32(1), le32(2), []byte{5, 0, 'a'})...),
-		"truncated body":    append(append([]byte{}, version...), rawFrame(118, 1, make([]byte, 100))[:50]...),
+		"short frame":      append(append([]byte{}, version...), 6, 0, 0, 0, 110, 0),
+		"oversized":        append(append([]byte{}, version...), le32(8193)...),
+		"before version":   attach,
+		"truncated attach": append(append([]byte{}, version...), rawFrame(msgTattach, 1, le32(1), le32(2), []byte{5, 0, 'a'})...),
+		"truncated body":   append(append([]byte{}, version...), rawFrame(118, 1, make([]byte, 100))[:50]...),
 	} {
 		fr := newFrameReader(fuzzConn(t), bytes.NewReader(in))
 		_, err := drain(fr, nil)
@@ -144,9 +143,25 @@ func TestFrameReaderRejects(t *testing.T) {
 			t.Errorf("%s: err %v, failure %v", name, err, fr.failure())
 		}
 	}
+	// A Tversion in a live session ends the library's session (EOF) and
+	// is delivered first in the next one, msize clamped as ever.
+	fr := newFrameReader(fuzzConn(t), bytes.NewReader(bytes.Join([][]byte{version, attach, rawFrame(msgTversion, 9, le32(1<<20), str9("9P2000.L")), attach}, nil)))
+	if _, err := drain(fr, nil); err != io.EOF || fr.failure() != nil {
+		t.Fatalf("session end: %v / %v", err, fr.failure())
+	}
+	if !fr.nextSession() {
+		t.Fatal("no next session")
+	}
+	out, err := drain(fr, nil)
+	if err != io.EOF || len(out) < 11 || out[4] != msgTversion || binary.LittleEndian.Uint16(out[5:]) != 9 || binary.LittleEndian.Uint32(out[7:]) != 8192 {
+		t.Fatalf("next session starts with %x (%v)", out[:min(len(out), 11)], err)
+	}
+	if fr.nextSession() {
+		t.Fatal("a next session after a plain end of stream")
+	}
 	// A tiny msize is answered "unknown" (msize rewritten to 0).
-	fr := newFrameReader(fuzzConn(t), bytes.NewReader(rawFrame(msgTversion, 0xFFFF, le32(100), str9("9P2000.L"))))
-	out, _ := drain(fr, nil)
+	fr = newFrameReader(fuzzConn(t), bytes.NewReader(rawFrame(msgTversion, 0xFFFF, le32(100), str9("9P2000.L"))))
+	out, _ = drain(fr, nil)
 	if len(out) < 11 || binary.LittleEndian.Uint32(out[7:]) != 0 {
 		t.Errorf("tiny msize not zeroed: %x", out)
 	}
