@@ -46,19 +46,6 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// mountSpec turns a configured mount into the kernel's spec.
-func mountSpec(m config.Mount, cfg *config.Config) rumpcore.MountSpec {
-	return rumpcore.MountSpec{
-		Name:       m.Name,
-		Type:       m.Type,
-		Image:      m.Image,
-		Partition:  m.Partition,
-		ReadOnly:   m.ReadOnly || cfg.Security.ReadOnly,
-		CacheBytes: int64(cfg.Cache),
-		Options:    m.Options,
-	}
-}
-
 func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg, file, err := loadConfig(args, stderr)
 	if err != nil {
@@ -71,19 +58,9 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// With stdio as a transport, stdout carries 9P: logs go to stderr.
 	log := newLogger(cfg, stderr)
 
-	k, err := rumpcore.Init(rumpcore.Options{Logger: log, CacheBytes: int64(cfg.Cache)})
+	k, mounted, err := bootKernel(cfg, log)
 	if err != nil {
-		log.Error("boot", "err", err)
 		return 1
-	}
-	mounted := map[string]config.Mount{}
-	for _, m := range cfg.Mounts {
-		if err := k.Mount("/"+m.Name, mountSpec(m, cfg)); err != nil {
-			log.Error("mount failed", "mount", m.Name, "err", err)
-			k.Shutdown()
-			return 1
-		}
-		mounted[m.Name] = m
 	}
 
 	srv := p9srv.New(k, p9srvOptions(cfg, log))
