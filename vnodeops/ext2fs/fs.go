@@ -140,7 +140,7 @@ var errCorrupt = syscall.EIO
 // corrupt logs one line naming the mount and the inode (0: none) and
 // returns EIO.
 func (fs *fsys) corrupt(ino uint64, format string, args ...any) error {
-	fs.log.Error("ext2fs: corrupt file system", "mount", fs.name, "ino", ino,
+	fs.log.Error("ext2fs: corrupt file system", "ino", ino,
 		"problem", fmt.Sprintf(format, args...))
 	return errCorrupt
 }
@@ -194,10 +194,10 @@ func Mount(a vnodeops.MountArgs) (vnodeops.FS, error) {
 	}
 	if !fs.ro {
 		if fs.mountState&stateValid == 0 {
-			log.Warn("ext2fs: mounting a file system that was not cleanly unmounted; run e2fsck", "mount", fs.name)
+			log.Warn("ext2fs: mounting a file system that was not cleanly unmounted; run e2fsck")
 		}
 		if fs.mountState&stateErrors != 0 {
-			log.Warn("ext2fs: file system has errors recorded; run e2fsck", "mount", fs.name)
+			log.Warn("ext2fs: file system has errors recorded; run e2fsck")
 		}
 		le.PutUint16(fs.sbRaw[sbMntCount:], le.Uint16(fs.sbRaw[sbMntCount:])+1)
 		le.PutUint32(fs.sbRaw[sbMtime:], uint32(time.Now().Unix()))
@@ -309,7 +309,7 @@ func (fs *fsys) readSuper() error {
 		// checksums.rst: the superblock checksum covers the bytes before
 		// s_checksum.
 		if got, want := crc32cRaw(^uint32(0), sb[:sbChecksum]), le.Uint32(sb[sbChecksum:]); got != want {
-			fs.log.Error("ext2fs: superblock checksum mismatch", "mount", fs.name, "stored", want, "computed", got)
+			fs.log.Error("ext2fs: superblock checksum mismatch", "stored", want, "computed", got)
 			return mountErr(syscall.EIO, "superblock checksum mismatch")
 		}
 		fs.csum = true
@@ -355,7 +355,7 @@ func (fs *fsys) checkFeatures(fallback bool) error {
 			strings.Join(featureList(bad, incompatNames), ", "))
 	}
 	if fs.incompat&incompatRecover != 0 && fs.ro {
-		fs.log.Warn("ext2fs: journal needs recovery; mounting read-only without replaying it (recent changes may be missing)", "mount", fs.name)
+		fs.log.Warn("ext2fs: journal needs recovery; mounting read-only without replaying it (recent changes may be missing)")
 	}
 	if fs.ro {
 		return nil
@@ -379,12 +379,12 @@ func (fs *fsys) checkFeatures(fallback bool) error {
 	}
 	if why == "" {
 		if fs.compat&compatHasJournal != 0 {
-			fs.log.Info("ext2fs: journalled file system mounted read-write without journalling; the journal is left untouched", "mount", fs.name)
+			fs.log.Info("ext2fs: journalled file system mounted read-write without journalling; the journal is left untouched")
 		}
 		return nil
 	}
 	if fallback {
-		fs.log.Warn("ext2fs: mounting read-only: "+why, "mount", fs.name)
+		fs.log.Warn("ext2fs: mounting read-only: " + why)
 		fs.ro = true
 		return nil
 	}
@@ -495,7 +495,7 @@ func (fs *fsys) readGroups() error {
 		}
 		if fs.csum {
 			if got, want := fs.groupCsum(g, d), le.Uint16(d[gdChecksum:]); got != want {
-				fs.log.Error("ext2fs: group descriptor checksum mismatch", "mount", fs.name, "group", g)
+				fs.log.Error("ext2fs: group descriptor checksum mismatch", "group", g)
 				return mountErr(syscall.EIO, "group %d descriptor checksum mismatch", g)
 			}
 		}

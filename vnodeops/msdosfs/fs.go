@@ -276,7 +276,7 @@ func Mount(args vnodeops.MountArgs) (vnodeops.FS, error) {
 
 // corrupt logs one line about a corrupt structure and returns EIO.
 func (fs *FS) corrupt(what string, args ...any) error {
-	fs.log.Error("msdosfs: corrupt file system: "+fmt.Sprintf(what, args...), "mount", fs.name, "device", fs.dev.Name())
+	fs.log.Error("msdosfs: corrupt file system: "+fmt.Sprintf(what, args...), "device", fs.dev.Name())
 	return syscall.EIO
 }
 
@@ -531,7 +531,7 @@ func (fs *FS) setClean(clean bool) error {
 	if v&bit == 0 && !clean {
 		// Leave it marked dirty at unmount too, so that a checker still
 		// sees what happened before this mount.
-		fs.log.Warn("msdosfs: volume was not cleanly unmounted; run fsck.fat", "mount", fs.name)
+		fs.log.Warn("msdosfs: volume was not cleanly unmounted; run fsck.fat")
 		fs.wasDirty = true
 		return nil
 	}
@@ -619,7 +619,7 @@ func (fs *FS) alloc(n int, last uint32, zero bool) ([]uint32, error) {
 	}
 	if len(out) < n {
 		// The free count was wrong: recount so Statvfs tells the truth.
-		fs.log.Warn("msdosfs: free cluster count was wrong; recounting", "mount", fs.name)
+		fs.log.Warn("msdosfs: free cluster count was wrong; recounting")
 		if err := fs.countFree(); err != nil {
 			return nil, err
 		}
