@@ -38,6 +38,13 @@ const (
 	DefaultLogFormat            = "text"
 	DefaultMaxConnections       = 64
 	DefaultMaxFidsPerConnection = 4096
+	DefaultIdentity             = "client"
+	DefaultMaxInflight          = 64
+	DefaultMaxConnectionMemory  = 32 << 20  // 32 MiB
+	DefaultMaxMemory            = 256 << 20 // 256 MiB
+	// MinMemoryBudget is the smallest max_memory or
+	// max_memory_per_connection accepted.
+	MinMemoryBudget = 64 << 10
 )
 
 // Limits checked by validation.
@@ -185,6 +192,48 @@ type Security struct {
 	// MaxFidsPerConnection is key `security.max_fids_per_connection`: the
 	// most fids one connection may hold. Default 4096; must be > 0.
 	MaxFidsPerConnection int
+
+	// MaxInflightPerConnection is key
+	// `security.max_inflight_per_connection`: the most requests of one
+	// connection being handled or answered at once; past it the server
+	// reads no more from that connection until replies drain. Default 64;
+	// must be > 0.
+	MaxInflightPerConnection int
+
+	// MaxMemoryPerConnection is key `security.max_memory_per_connection`:
+	// the buffer memory the requests in flight on one connection may hold
+	// (each request counts its message and the largest reply it may get);
+	// past it the server stops reading that connection. One request is
+	// always admitted, so a connection never stalls for good. A size;
+	// default 32 MiB; at least 64 KiB.
+	MaxMemoryPerConnection Size
+
+	// MaxMemory is key `security.max_memory`: the same budget across every
+	// connection of the server; a connection that would pass it waits
+	// (others go on) unless it has nothing in flight. A size; default
+	// 256 MiB; at least 64 KiB.
+	MaxMemory Size
+
+	// Identity is key `security.identity`: where the groups of the uid a
+	// client attaches as come from, since 9P2000.L carries no groups.
+	// "client" (default): the client's word, consistently — group checks
+	// pass as the client's kernel already made them, and the gid a create
+	// names is used as given. "host": the primary gid and supplementary
+	// groups of /etc/passwd and /etc/group, as diod does. "map": from
+	// security.users. Under host and map a uid not listed has only gid
+	// 65534, and a create gets the gid it names only if the caller holds
+	// it (else the directory's). Squash, when set, overrides all three.
+	Identity string
+
+	// Users is key `security.users`, for identity "map": a map from uid to
+	// {gid, groups}, e.g. {1000: {gid: 1000, groups: [4242]}}.
+	Users map[uint32]User
+}
+
+// User is one entry of security.users.
+type User struct {
+	GID    uint32
+	Groups []uint32
 }
 
 // Squash is the identity every request acts as when squashing.
@@ -204,8 +253,12 @@ func Defaults() *Config {
 		Log:    Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Mounts: []Mount{{Name: "tmp", Type: "tmpfs"}},
 		Security: Security{
-			MaxConnections:       DefaultMaxConnections,
-			MaxFidsPerConnection: DefaultMaxFidsPerConnection,
+			MaxConnections:           DefaultMaxConnections,
+			MaxFidsPerConnection:     DefaultMaxFidsPerConnection,
+			MaxInflightPerConnection: DefaultMaxInflight,
+			MaxMemoryPerConnection:   DefaultMaxConnectionMemory,
+			MaxMemory:                DefaultMaxMemory,
+			Identity:                 DefaultIdentity,
 		},
 	}
 }

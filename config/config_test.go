@@ -111,7 +111,7 @@ func TestDefaultsWithoutFile(t *testing.T) {
 		Cache:    64 << 20,
 		Log:      Log{Level: "info", Format: "text"},
 		Mounts:   []Mount{{Name: "tmp", Type: "tmpfs"}},
-		Security: Security{MaxConnections: 64, MaxFidsPerConnection: 4096},
+		Security: Defaults().Security,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n%v\nwant\n%v", c, want)
@@ -220,8 +220,12 @@ gid = 65533
 			{Name: "scratch", Type: "tmpfs"},
 			{Name: "part", Type: "ext2fs", Image: img, Partition: "2"},
 		},
-		Security: Security{Squash: &Squash{UID: 65534, GID: 65533}, ReadOnly: true,
-			MaxConnections: 8, MaxFidsPerConnection: 100},
+		Security: func() Security {
+			s := Defaults().Security
+			s.Squash, s.ReadOnly = &Squash{UID: 65534, GID: 65533}, true
+			s.MaxConnections, s.MaxFidsPerConnection = 8, 100
+			return s
+		}(),
 	}
 	for name, text := range map[string]string{"c.yaml": yamlText, "c.yml": yamlText, "c.toml": tomlText, "c.json": jsonText, "C.JSON": jsonText} {
 		t.Run(name, func(t *testing.T) {
@@ -618,8 +622,33 @@ func TestValidateSecurity(t *testing.T) {
 			`security.squash.gid: -1 out of range (want an id in 0 .. 4294967294)`,
 			`security.squash.uid: 4294967295 out of range`,
 		}},
+		{"budgets", tmpMount + "security: {max_inflight_per_connection: 0, max_memory_per_connection: 1k, max_memory: lots}\n", []string{
+			`security.max_inflight_per_connection: 0 out of range`,
+			`security.max_memory`,
+			`security.max_memory_per_connection: 1024 (1KiB) is below the minimum 64KiB`,
+		}},
+		{"identity", tmpMount + "security: {identity: ldap}\n", []string{
+			`security.identity: unknown identity "ldap" (want client, host or map)`,
+		}},
+		{"map without users", tmpMount + "security: {identity: map}\n", []string{
+			`security.users: missing or empty`,
+		}},
+		{"users without map", tmpMount + "security: {identity: host, users: {1000: {gid: 1}}}\n", []string{
+			`security.users: given, but security.identity is "host"`,
+		}},
+		{"bad users", tmpMount + "security: {identity: map, users: {x: {gid: 1}, 1000: {groups: 5}, 1001: {gid: 1, groups: [-2], shell: sh}}}\n", []string{
+			`security.users.1000.groups: want a list of gids`,
+			`security.users.1000.gid: missing`,
+			`security.users.1001.groups[0]: -2 out of range`,
+			`security.users.1001.shell: unknown key`,
+			`security.users.x: want an id, got "x"`,
+		}},
 	})
-	c, err := loadYAML(t, "", tmpMount+"security: {squash: false}\n")
+	c, err := loadYAML(t, "", tmpMount+"security: {identity: MAP, users: {1000: {gid: 100, groups: [4242]}}}\n")
+	if err != nil || c.Security.Identity != "map" || !reflect.DeepEqual(c.Security.Users, map[uint32]User{1000: {GID: 100, Groups: []uint32{4242}}}) {
+		t.Errorf("identity map: %v %+v", err, c.Security)
+	}
+	c, err = loadYAML(t, "", tmpMount+"security: {squash: false}\n")
 	if err != nil || c.Security.Squash != nil {
 		t.Errorf("squash false: %v %+v", err, c)
 	}
@@ -886,7 +915,9 @@ func TestDumpRoundTrip(t *testing.T) {
 		{Name: "p", Type: "auto", Image: img, Partition: "auto"},
 		{Name: "yes", Type: "tmpfs", Options: map[string]string{"on": "true", "null": ""}},
 	}
-	c.Security = Security{Squash: &Squash{UID: 7, GID: 8}, ReadOnly: true, MaxConnections: 1, MaxFidsPerConnection: 2}
+	c.Security = Security{Squash: &Squash{UID: 7, GID: 8}, ReadOnly: true, MaxConnections: 1, MaxFidsPerConnection: 2,
+		MaxInflightPerConnection: 3, MaxMemoryPerConnection: 1 << 20, MaxMemory: 5 << 20, Identity: "map",
+		Users: map[uint32]User{1000: {GID: 100, Groups: []uint32{4242, 7}}, 0: {GID: 0}}}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

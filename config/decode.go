@@ -21,8 +21,10 @@ var (
 	topKeys      = []string{"listen", "msize", "cache", "log", "mounts", "security"}
 	logKeys      = []string{"level", "format"}
 	mountKeys    = []string{"name", "type", "image", "partition", "readonly", "options"}
-	securityKeys = []string{"squash", "readonly", "max_connections", "max_fids_per_connection"}
-	squashKeys   = []string{"uid", "gid"}
+	securityKeys = []string{"squash", "readonly", "max_connections", "max_fids_per_connection",
+		"max_inflight_per_connection", "max_memory_per_connection", "max_memory", "identity", "users"}
+	userKeys   = []string{"gid", "groups"}
+	squashKeys = []string{"uid", "gid"}
 )
 
 func (d *decoder) decode(raw map[string]any, cfg *Config) {
@@ -248,6 +250,24 @@ func (d *decoder) security(key string, v any, s *Security) {
 			if n, ok := d.count(p, v); ok {
 				s.MaxFidsPerConnection = n
 			}
+		case "max_inflight_per_connection":
+			if n, ok := d.count(p, v); ok {
+				s.MaxInflightPerConnection = n
+			}
+		case "max_memory_per_connection":
+			if n, ok := d.size(p, v); ok {
+				s.MaxMemoryPerConnection = n
+			}
+		case "max_memory":
+			if n, ok := d.size(p, v); ok {
+				s.MaxMemory = n
+			}
+		case "identity":
+			if str, ok := d.str(p, v); ok {
+				s.Identity = strings.ToLower(strings.TrimSpace(str))
+			}
+		case "users":
+			d.users(p, v, s)
 		default:
 			d.unknown(p, k, securityKeys)
 		}
@@ -306,6 +326,53 @@ func (d *decoder) squash(key string, v any, s *Security) {
 	}
 	if !bad {
 		s.Squash = sq
+	}
+}
+
+// users decodes security.users: uid -> {gid, groups}.
+func (d *decoder) users(key string, v any, s *Security) {
+	m, ok := d.mapOf(key, v)
+	if !ok {
+		return
+	}
+	s.Users = make(map[uint32]User, len(m))
+	for _, k := range sortedKeys(m) {
+		p := key + "." + k
+		uid, ok := d.id(p, k)
+		if !ok {
+			continue
+		}
+		um, ok := d.mapOf(p, m[k])
+		if !ok {
+			continue
+		}
+		var u User
+		haveGID := false
+		for _, uk := range sortedKeys(um) {
+			up := p + "." + uk
+			switch uk {
+			case "gid":
+				u.GID, haveGID = d.id(up, um[uk])
+			case "groups":
+				list, ok := um[uk].([]any)
+				if !ok {
+					d.c.add(up, "want a list of gids, got %s", describe(um[uk]))
+					continue
+				}
+				for i, g := range list {
+					if gid, ok := d.id(fmt.Sprintf("%s[%d]", up, i), g); ok {
+						u.Groups = append(u.Groups, gid)
+					}
+				}
+			default:
+				d.unknown(up, uk, userKeys)
+			}
+		}
+		if !haveGID {
+			d.c.add(p+".gid", "missing (each user needs its primary gid)")
+			continue
+		}
+		s.Users[uid] = u
 	}
 }
 

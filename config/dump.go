@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 )
 
@@ -53,6 +54,29 @@ func (c *Config) Dump(w io.Writer) error {
 	fmt.Fprintf(&b, "  readonly: %t\n", c.Security.ReadOnly)
 	fmt.Fprintf(&b, "  max_connections: %d\n", c.Security.MaxConnections)
 	fmt.Fprintf(&b, "  max_fids_per_connection: %d\n", c.Security.MaxFidsPerConnection)
+	fmt.Fprintf(&b, "  max_inflight_per_connection: %d\n", c.Security.MaxInflightPerConnection)
+	fmt.Fprintf(&b, "  max_memory_per_connection: %s\n", c.Security.MaxMemoryPerConnection)
+	fmt.Fprintf(&b, "  max_memory: %s\n", c.Security.MaxMemory)
+	fmt.Fprintf(&b, "  identity: %s\n", quote(c.Security.Identity))
+	if len(c.Security.Users) > 0 {
+		b.WriteString("  users:\n")
+		uids := make([]uint32, 0, len(c.Security.Users))
+		for uid := range c.Security.Users {
+			uids = append(uids, uid)
+		}
+		slices.Sort(uids)
+		for _, uid := range uids {
+			u := c.Security.Users[uid]
+			fmt.Fprintf(&b, "    %d: {gid: %d, groups: [", uid, u.GID)
+			for i, g := range u.Groups {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "%d", g)
+			}
+			b.WriteString("]}\n")
+		}
+	}
 	_, err := w.Write(b.Bytes())
 	return err
 }

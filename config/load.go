@@ -60,6 +60,10 @@ var envKeys = []string{
 	"security.readonly",
 	"security.max_connections",
 	"security.max_fids_per_connection",
+	"security.max_inflight_per_connection",
+	"security.max_memory_per_connection",
+	"security.max_memory",
+	"security.identity",
 }
 
 // EnvName returns the environment variable that sets the key path.

@@ -75,6 +75,27 @@ func validate(c *Config, col *collector) {
 	if c.Security.MaxFidsPerConnection <= 0 {
 		col.add("security.max_fids_per_connection", "%d must be > 0", c.Security.MaxFidsPerConnection)
 	}
+	if c.Security.MaxInflightPerConnection <= 0 {
+		col.add("security.max_inflight_per_connection", "%d must be > 0", c.Security.MaxInflightPerConnection)
+	}
+	if c.Security.MaxMemoryPerConnection < MinMemoryBudget {
+		col.add("security.max_memory_per_connection", "%s is below the minimum 64KiB", sizeText(c.Security.MaxMemoryPerConnection))
+	}
+	if c.Security.MaxMemory < MinMemoryBudget {
+		col.add("security.max_memory", "%s is below the minimum 64KiB", sizeText(c.Security.MaxMemory))
+	}
+	switch c.Security.Identity {
+	case "client", "host":
+		if len(c.Security.Users) > 0 {
+			col.add("security.users", "given, but security.identity is %q (users are read only with identity map)", c.Security.Identity)
+		}
+	case "map":
+		if len(c.Security.Users) == 0 {
+			col.add("security.users", "missing or empty (security.identity map takes the groups from it)")
+		}
+	default:
+		col.add("security.identity", "unknown identity %q (want client, host or map)", c.Security.Identity)
+	}
 }
 
 // sizeText shows a size as written in bytes and, when different, in units.

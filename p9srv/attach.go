@@ -27,7 +27,7 @@ func (a *attacher) Attach() (p9.File, error) {
 	if v == nil {
 		return nil, linux.EIO
 	}
-	a.c.acquire(false)
+	a.c.acquire(true)
 	return &attachRoot{c: a.c, v: v}, nil
 }
 
@@ -50,20 +50,28 @@ type attachRoot struct {
 // Tauth; it can never be a uid.
 const noAuthName = "noauth"
 
-// bind returns the credential the marker component name carries.
-func (r *attachRoot) bind(name string) (*ident, error) {
+// pathFollows ends the marker component when the attach name goes on
+// below the root (see bind).
+const pathFollows = "."
+
+// bind returns the credential the marker component name carries, and
+// whether the attach walks on below the bound root (the frame reader
+// appends pathFollows then), which makes the bound root an ancestor kept
+// by the library rather than the client's fid.
+func (r *attachRoot) bind(name string) (id *ident, ancestor bool, err error) {
 	rest, ok := strings.CutPrefix(name, r.c.marker)
 	if !ok {
-		return nil, linux.EACCES
+		return nil, false, linux.EACCES
 	}
 	if rest == noAuthName {
-		return nil, linux.ENOENT // a Tauth: no authentication required
+		return nil, false, linux.ENOENT // a Tauth: no authentication required
 	}
+	rest, ancestor = strings.CutSuffix(rest, pathFollows)
 	uid, err := strconv.ParseUint(rest, 10, 32)
 	if err != nil {
-		return nil, linux.EACCES
+		return nil, false, linux.EACCES
 	}
-	return r.c.srv.credFor(uint32(uid)), nil
+	return r.c.srv.credFor(uint32(uid)), ancestor, nil
 }
 
 // Walk implements p9.File.
@@ -77,7 +85,7 @@ func (r *attachRoot) WalkGetAttr(names []string) ([]p9.QID, p9.File, p9.AttrMask
 	if len(names) != 1 {
 		return nil, nil, p9.AttrMask{}, p9.Attr{}, linux.EACCES
 	}
-	id, err := r.bind(names[0])
+	id, ancestor, err := r.bind(names[0])
 	if err != nil {
 		return nil, nil, p9.AttrMask{}, p9.Attr{}, err
 	}
@@ -85,10 +93,10 @@ func (r *attachRoot) WalkGetAttr(names []string) ([]p9.QID, p9.File, p9.AttrMask
 	if err != nil {
 		return nil, nil, p9.AttrMask{}, p9.Attr{}, errno(err)
 	}
-	if err := r.c.acquire(true); err != nil {
+	if err := r.c.acquire(ancestor); err != nil {
 		return nil, nil, p9.AttrMask{}, p9.Attr{}, err
 	}
-	f := &file{c: r.c, v: r.v.Ref(), id: id}
+	f := &file{c: r.c, v: r.v.Ref(), id: id, exempt: ancestor}
 	f.qid = r.c.srv.qidOf(f.v, &a)
 	return []p9.QID{f.qid}, f, attrMask, toP9Attr(&a), nil
 }
@@ -107,7 +115,7 @@ func (r *attachRoot) GetAttr(p9.AttrMask) (p9.QID, p9.AttrMask, p9.Attr, error) 
 func (r *attachRoot) Close() error {
 	if r.closed.CompareAndSwap(false, true) {
 		r.v.Release()
-		r.c.release()
+		r.c.release(true)
 	}
 	return nil
 }

@@ -39,6 +39,10 @@ type file struct {
 	oflags atomic.Int32  // flags given to Vnode.Open, for Vnode.Close
 	closed atomic.Bool
 	shares atomic.Int32 // xattr fids sharing this File (see GetXattr)
+	// exempt: not a client's fid but the library's kept ancestor of one
+	// (the bound root of an attach that names a path); not counted
+	// against MaxFidsPerConn.
+	exempt bool
 
 	lockMu sync.Mutex
 	owners map[lockOwner]struct{} // owners that locked through this file
@@ -49,7 +53,7 @@ var _ p9.File = (*file)(nil)
 // newChild makes a File for v (whose reference it takes over) with f's
 // identity, counting it against the fid limit. On error v is released.
 func (f *file) newChild(v *rumpcore.Vnode, a *vnodeops.Attr) (*file, error) {
-	if err := f.c.acquire(true); err != nil {
+	if err := f.c.acquire(false); err != nil {
 		v.Release()
 		return nil, err
 	}
@@ -174,6 +178,10 @@ func (f *file) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
 	if sa.Mask == 0 {
 		return nil
 	}
+	if f.state.Load()&stOpened != 0 && f.oflags.Load()&syscall.O_ACCMODE != syscall.O_RDONLY {
+		// ftruncate and futimens on a descriptor open for writing
+		return errno(f.v.SetattrOpen(f.id.cred, sa))
+	}
 	return errno(f.v.Setattr(f.id.cred, sa))
 }
 
@@ -204,7 +212,7 @@ func (f *file) Close() error {
 		}
 	}
 	f.v.Release()
-	f.c.release()
+	f.c.release(f.exempt)
 	return nil
 }
 
@@ -304,21 +312,37 @@ func (f *file) StatFS() (p9.FSStat, error) {
 	}, nil
 }
 
-// createCred is the credential a create with the client's gid uses, and
+// createCred is the credential a create with the client's gid uses (its
+// GID is the new file's group, unless the directory is set-group-ID), and
 // whether the directory must first be checked with the attach's own
-// credential (when the gid is not one of its groups).
-func (f *file) createCred(gid p9.GID) (vnodeops.Cred, bool) {
+// credential (when the gid used is not one of the caller's groups).
+//
+// The client's gid is ignored under squash, used as given by root and
+// under IdentityClient, used by a caller that holds it, and otherwise
+// replaced by the directory's own gid (NetBSD's rule): a gid is never
+// granted for the asking.
+func (f *file) createCred(gid p9.GID) (vnodeops.Cred, bool, error) {
 	c := f.id.cred
 	if f.id.squashed || !gid.Ok() || uint32(gid) == c.GID {
-		return c, false
+		return c, false, nil
 	}
-	extra := !c.InGroup(uint32(gid))
+	use := uint32(gid)
+	if !c.IsRoot() && !c.InGroup(use) {
+		a, err := f.v.Getattr()
+		if err != nil {
+			return c, false, err
+		}
+		if use = a.GID; use == c.GID {
+			return c, false, nil
+		}
+	}
+	extra := !c.InGroup(use)
 	groups := make([]uint32, 0, len(c.Groups)+1)
 	groups = append(groups, c.Groups...)
 	groups = append(groups, c.GID)
 	c.Groups = groups
-	c.GID = uint32(gid)
-	return c, extra && !c.IsRoot()
+	c.GID = use
+	return c, extra && !c.IsRoot(), nil
 }
 
 // prepareCreate checks what every create checks and returns the
@@ -327,7 +351,10 @@ func (f *file) prepareCreate(gid p9.GID) (vnodeops.Cred, error) {
 	if err := f.writable(); err != nil {
 		return vnodeops.Cred{}, err
 	}
-	cred, check := f.createCred(gid)
+	cred, check, err := f.createCred(gid)
+	if err != nil {
+		return vnodeops.Cred{}, errno(err)
+	}
 	if check {
 		if err := f.v.Access(f.id.cred, vnodeops.AccessWrite|vnodeops.AccessExec); err != nil {
 			return vnodeops.Cred{}, errno(err)
@@ -343,12 +370,12 @@ func (f *file) Create(name string, flags p9.OpenFlags, perm p9.FileMode, _ p9.UI
 	if err != nil {
 		return nil, p9.QID{}, 0, err
 	}
-	if err := f.c.acquire(true); err != nil {
-		return nil, p9.QID{}, 0, err
-	}
+	// Tlcreate turns the directory's fid into the new file's: the count
+	// of fids does not grow, so no limit applies.
+	f.c.files.Add(1)
 	nf, err := f.createOpen(cred, name, perm, flags)
 	if err != nil {
-		f.c.release()
+		f.c.release(false)
 		return nil, p9.QID{}, 0, err
 	}
 	return nf, nf.qid, 0, nil

@@ -32,6 +32,31 @@ const (
 	nobody = 65534
 )
 
+// Identity is how the server knows the groups of the uid a client
+// attaches as. 9P2000.L carries the caller's uid but never its groups,
+// and without authentication the uid itself is the client's word.
+type Identity int
+
+const (
+	// IdentityClient (the default) takes the client's word consistently:
+	// the uid's credential is {uid, gid = uid} with vnodeops.Cred.AnyGroup
+	// set, so an access or chown that only group membership would allow
+	// is allowed (a Linux client has already checked it with the caller's
+	// real groups), and the gid a create names is used as given. This is
+	// no weaker than trusting the uid; Options.Squash or IdentityListed
+	// are the ways to enforce.
+	IdentityClient Identity = iota
+	// IdentityListed takes the gid and groups of a uid from Options.Users
+	// (built from the host's /etc/passwd and /etc/group, or from the
+	// configuration); an unlisted uid has only NobodyGID. A create by a
+	// non-root caller gets the gid it names only if the caller holds it,
+	// else the parent directory's gid, as NetBSD does.
+	IdentityListed
+)
+
+// NobodyGID is the gid of a uid that IdentityListed does not list.
+const NobodyGID = 65534
+
 // ErrServerClosed is returned by ServeConn after Shutdown.
 var ErrServerClosed = errors.New("p9srv: server closed")
 
@@ -48,8 +73,10 @@ type Options struct {
 	// Squash, when set, is the credential of every attach whatever uid the
 	// client names, and the owner of every file created.
 	Squash *vnodeops.Cred
-	// Users maps a uid to its credential (primary gid and groups). A uid
-	// not in the map gets {UID: uid, GID: uid}.
+	// Identity says where a uid's groups come from; see Identity.
+	Identity Identity
+	// Users maps a uid to its credential (primary gid and groups) under
+	// IdentityListed. A uid not in the map gets {UID: uid, GID: NobodyGID}.
 	Users map[uint32]vnodeops.Cred
 	// ReadOnly makes every write request of the whole server fail with
 	// EROFS.
@@ -63,6 +90,17 @@ type Options struct {
 	// name component). A walk or create beyond it fails with EMFILE; the
 	// connection and the others go on. 0: no limit.
 	MaxFidsPerConn int
+	// MaxInflight limits the requests of one connection in flight (read
+	// and not yet answered); past it the server reads no more from that
+	// connection until replies are written. 0: no limit.
+	MaxInflight int
+	// MaxConnMemory limits the memory the requests in flight on one
+	// connection may hold (see flow.go for how a request is costed); a
+	// connection with nothing in flight is always admitted one request.
+	// 0: no limit.
+	MaxConnMemory int64
+	// MaxMemory is the same limit across all connections. 0: no limit.
+	MaxMemory int64
 	// Logger receives the server's log lines; nil discards them.
 	Logger *slog.Logger
 }
@@ -74,6 +112,7 @@ type Server struct {
 	log   *slog.Logger
 	msize uint32
 	locks lockTable
+	mem   *budget // Options.MaxMemory, shared by connections
 
 	nextConn atomic.Uint64
 	foldOnce sync.Once
@@ -108,6 +147,7 @@ func New(k *rumpcore.Kernel, opts Options) *Server {
 		s.msize = minMsize
 	}
 	s.locks.m = make(map[lockKey][]lockRange)
+	s.mem = newBudget(opts.MaxMemory)
 	return s
 }
 
@@ -289,11 +329,16 @@ func (s *Server) credFor(uid uint32) *ident {
 		c.Groups = append([]uint32(nil), c.Groups...)
 		return &ident{cred: c, squashed: true}
 	}
+	if s.opts.Identity == IdentityClient {
+		return &ident{cred: vnodeops.Cred{UID: uid, GID: uid, AnyGroup: true}}
+	}
 	if c, ok := s.opts.Users[uid]; ok {
+		c.UID = uid
+		c.AnyGroup = false
 		c.Groups = append([]uint32(nil), c.Groups...)
 		return &ident{cred: c}
 	}
-	return &ident{cred: vnodeops.Cred{UID: uid, GID: uid}}
+	return &ident{cred: vnodeops.Cred{UID: uid, GID: NobodyGID}}
 }
 
 // conn is the state of one connection.
@@ -304,7 +349,9 @@ type conn struct {
 	log    *slog.Logger
 	raw    any // the read side, for stopReading and forceClose
 
-	files atomic.Int64 // live Files
+	fr     atomic.Pointer[frameReader] // for tests and diagnostics
+	files  atomic.Int64                // live Files
+	exempt atomic.Int64                // of which exempt from MaxFidsPerConn (see acquire)
 
 	glMu           sync.Mutex
 	getlockResults map[uint16]getlockResult // answers to Tgetlocks in flight, by tag
@@ -323,6 +370,7 @@ type conn struct {
 // when the connection ends.
 func (c *conn) serve(r io.Reader, w io.WriteCloser) error {
 	fr := newFrameReader(c, r)
+	c.fr.Store(fr)
 	fw := newFrameWriter(fr, w)
 	defer fw.closeStream()
 	defer fr.closeStream()
@@ -339,6 +387,7 @@ func (c *conn) serve(r io.Reader, w io.WriteCloser) error {
 		}
 		c.log.Debug("p9srv: session reset by Tversion", "session", session+1)
 	}
+	fr.settleAll()
 	err := fr.failure()
 	if err != nil {
 		c.log.Info("p9srv: connection closed", "err", err)
@@ -375,18 +424,33 @@ func (c *conn) forceClose() {
 	}
 }
 
-// acquire counts a new File on the connection. When check is set and the
-// connection is at MaxFidsPerConn it returns EMFILE instead.
-func (c *conn) acquire(check bool) error {
-	n := c.files.Add(1)
-	if max := c.srv.opts.MaxFidsPerConn; check && max > 0 && n > int64(max) {
+// acquire counts a new File on the connection. A File that is a client's
+// fid (not exempt) is refused with EMFILE when the connection holds
+// MaxFidsPerConn such Files already. Exempt Files are the library's
+// ancestors of an attach (the unbound root, and the bound root when the
+// attach names a path below it): they live no longer than the fid they
+// lead to, so they need no limit of their own.
+func (c *conn) acquire(exempt bool) error {
+	if exempt {
+		c.exempt.Add(1)
+		c.files.Add(1)
+		return nil
+	}
+	n := c.files.Add(1) - c.exempt.Load()
+	if max := c.srv.opts.MaxFidsPerConn; max > 0 && n > int64(max) {
 		c.files.Add(-1)
 		return errMFILE
 	}
 	return nil
 }
 
-func (c *conn) release() { c.files.Add(-1) }
+// release uncounts a File that acquire counted.
+func (c *conn) release(exempt bool) {
+	if exempt {
+		c.exempt.Add(-1)
+	}
+	c.files.Add(-1)
+}
 
 // libLogger gives the library's log lines to slog: handler panics at
 // Error, everything else (a line per message) at Debug.

@@ -398,7 +398,7 @@ func TestReaddirSmallCounts(t *testing.T) {
 func TestCredentials(t *testing.T) {
 	k := newKernel(t)
 	users := map[uint32]vnodeops.Cred{1000: {UID: 1000, GID: 100, Groups: []uint32{500}}}
-	_, addr := startServer(t, k, Options{Users: users}, false)
+	_, addr := startServer(t, k, Options{Identity: IdentityListed, Users: users}, false)
 	alice, _ := dial(t, addr, 1000, testMsize)
 	bob, _ := dial(t, addr, 2000, testMsize)
 
@@ -423,10 +423,10 @@ func TestCredentials(t *testing.T) {
 	wantErr(t, "bob mkdir", func() error { _, err := bp.Mkdir("x", 0o755, p9.NoUID, p9.NoGID); return err }(), linux.EACCES)
 	_, _, err = bp.Open(p9.ReadOnly)
 	wantErr(t, "bob opendir", err, linux.EACCES)
-	// Bob's files are bob's (GID = uid without a Users entry).
+	// Bob's files are bob's (GID = nobody's without a Users entry).
 	bf := createFile(t, bd, "bobs", nil)
 	_, _, a, _ = bf.GetAttr(p9.AttrMaskAll)
-	if a.UID != 2000 || a.GID != 2000 {
+	if a.UID != 2000 || a.GID != NobodyGID {
 		t.Errorf("owner of bob's file: %d:%d", a.UID, a.GID)
 	}
 	// Bob cannot chmod alice's dir: EPERM reaches the client as EPERM.
@@ -595,7 +595,7 @@ func TestFidLimit(t *testing.T) {
 	_, addr := startServer(t, k, Options{MaxFidsPerConn: max}, false)
 	cl, _ := dial(t, addr, 0, testMsize)
 	other, _ := dial(t, addr, 0, testMsize)
-	d := attach(t, cl, "tmp1") // the unbound root and the bound root, then tmp1: 3
+	d := attach(t, cl, "tmp1") // one fid (and two exempt ancestors)
 	var files []p9.File
 	var err error
 	for i := 0; i < 2*max; i++ {
@@ -607,12 +607,12 @@ func TestFidLimit(t *testing.T) {
 		files = append(files, f)
 	}
 	wantErr(t, "walk past the fid limit", err, linux.EMFILE)
-	if len(files) != max-3 { // the attach holds the unbound root, the bound root and tmp1
+	if len(files) != max-1 {
 		t.Fatalf("%d clones before EMFILE", len(files))
 	}
 	// Another connection is unaffected.
 	od := attach(t, other, "tmp1")
-	for i := 0; i < max-3; i++ {
+	for i := 0; i < max-1; i++ {
 		walk(t, od)
 	}
 	// Clunking frees a slot.

@@ -124,6 +124,11 @@ type frameReader struct {
 	// getlocks holds the tags of Tgetlocks passed on as Tlock; the
 	// writer turns their Rlock into an Rgetlock.
 	getlocks map[uint16]struct{}
+	// cost is the memory each request in flight may hold (flow.go), and
+	// held their sum; drained has a token when a request was answered.
+	cost    map[uint16]int64
+	held    int64
+	drained chan struct{}
 
 	hdr     [headerLen]byte
 	buf     []byte // a buffered (possibly rewritten) frame
@@ -142,6 +147,8 @@ func newFrameReader(c *conn, r io.Reader) *frameReader {
 		msize:    c.srv.msize,
 		inflight: make(map[uint16]bool),
 		getlocks: make(map[uint16]struct{}),
+		cost:     make(map[uint16]int64),
+		drained:  make(chan struct{}, 1),
 	}
 	if cl, ok := r.(io.Closer); ok {
 		fr.cl = cl
@@ -164,6 +171,7 @@ func (fr *frameReader) nextSession() bool {
 	if failed {
 		return false
 	}
+	fr.settleAll()
 	fr.vmu.Lock()
 	fr.msize = fr.maxMsize
 	fr.versioned = false
@@ -214,6 +222,7 @@ func (fr *frameReader) replied(typ byte, tag uint16, body []byte) {
 	fr.vmu.Lock()
 	delete(fr.inflight, tag)
 	delete(fr.getlocks, tag)
+	fr.settle(tag)
 	waiting, vtag := fr.gate != nil, fr.vtag
 	fr.vmu.Unlock()
 	if !waiting {
@@ -372,6 +381,9 @@ func (fr *frameReader) next() error {
 		fr.buf = append(fr.buf[:0], fr.hdr[:]...)
 		fr.pending = fr.buf
 		fr.body = int64(size) - headerLen
+	}
+	if !fr.admit(tag, requestCost(typ, size, fr.pending, msize)) {
+		return io.EOF // stopping
 	}
 	fr.vmu.Lock()
 	fr.inflight[tag] = typ == msgTflush
@@ -544,7 +556,7 @@ func (fr *frameReader) rewriteAttach(frame []byte, msize uint32) ([]byte, error)
 	uid := attachUID(a.uname, a.nuname)
 	aname := fr.c.marker + strconv.FormatUint(uint64(uid), 10)
 	if rest := cleanAttachName(a.aname); rest != "" {
-		aname += "/" + rest
+		aname += pathFollows + "/" + rest
 	}
 	return fr.encodeAttach(frame, a, aname, msize)
 }
@@ -703,18 +715,21 @@ func (fw *frameWriter) flush() error {
 	bufs := fw.bufs
 	fw.bufs = fw.arr[:0]
 	fw.nhdr, fw.need, fw.have = 0, 0, 0
+	getlock := typ == msgRlock && fw.fr.isGetlock(tag)
+	// Account for the reply before writing it: once written, the client
+	// may reuse its tag at once.
+	fw.fr.replied(typ, tag, body)
 	var err error
 	switch {
 	case fw.fr.ending.Load():
 		// The client has started a new session: answers to the old
 		// one's requests would reach it under tags it never sent.
-	case typ == msgRlock && fw.fr.isGetlock(tag):
+	case getlock:
 		_, err = fw.w.Write(fw.fr.c.getlockReply(tag))
 	default:
 		_, err = bufs.WriteTo(fw.w)
 	}
 	clear(fw.arr[:])
-	fw.fr.replied(typ, tag, body)
 	if err != nil {
 		fw.fr.versionReply(false, 0)
 	}

@@ -110,7 +110,7 @@ func TestFrameReaderRewrites(t *testing.T) {
 	}
 	out = out[binary.LittleEndian.Uint32(out):]
 	a, err := parseAttach(out[7:binary.LittleEndian.Uint32(out)])
-	if err != nil || a.aname != c.marker+"1000/tmp1/sub" || a.uname != "1000" || a.nuname != noUID {
+	if err != nil || a.aname != c.marker+"1000"+pathFollows+"/tmp1/sub" || a.uname != "1000" || a.nuname != noUID {
 		t.Errorf("Tattach: %+v %v", a, err)
 	}
 	out = out[binary.LittleEndian.Uint32(out):]

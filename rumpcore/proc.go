@@ -591,15 +591,8 @@ func (p *Proc) Ftruncate(fd int, size int64) error {
 	if size < 0 || !f.writable() {
 		return syscall.EINVAL
 	}
-	if f.v.m.ro {
-		return syscall.EROFS
-	}
 	// The descriptor's write access was checked at open, as on Unix.
-	if err := f.v.m.enter(); err != nil {
-		return err
-	}
-	defer f.v.m.gate.RUnlock()
-	return errno(f.v.vn.Setattr(vnodeops.SetAttr{Mask: vnodeops.SetSize, Size: uint64(size)}))
+	return f.v.SetattrOpen(p.cred, vnodeops.SetAttr{Mask: vnodeops.SetSize, Size: uint64(size)})
 }
 
 // Fsync makes the file open on fd durable.

@@ -244,6 +244,19 @@ func (v *Vnode) Append(p []byte) (int, int64, error) {
 // S_ISUID/S_ISGID from a non-directory whose owner changes. EROFS on a
 // read-only mount. Times equal to UtimeOmit are left alone.
 func (v *Vnode) Setattr(cred vnodeops.Cred, sa vnodeops.SetAttr) error {
+	return v.setattr(cred, sa, false)
+}
+
+// SetattrOpen is Setattr through a file the caller opened for writing
+// (ftruncate, futimens with "now"): write access was checked at open, so
+// a size change and setting times to now need no further check, whatever
+// the mode is now (POSIX ftruncate on a file created with mode 0). The
+// other rules are Setattr's.
+func (v *Vnode) SetattrOpen(cred vnodeops.Cred, sa vnodeops.SetAttr) error {
+	return v.setattr(cred, sa, true)
+}
+
+func (v *Vnode) setattr(cred vnodeops.Cred, sa vnodeops.SetAttr, openForWrite bool) error {
 	if sa.Mask&vnodeops.SetAtime != 0 && sa.Atime == UtimeOmit {
 		sa.Mask &^= vnodeops.SetAtime
 	}
@@ -317,8 +330,10 @@ func (v *Vnode) Setattr(cred vnodeops.Cred, sa vnodeops.SetAttr) error {
 			if !allNow {
 				return syscall.EPERM
 			}
-			if err := v.Access(cred, vnodeops.AccessWrite); err != nil {
-				return err
+			if !openForWrite {
+				if err := v.Access(cred, vnodeops.AccessWrite); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -338,8 +353,10 @@ func (v *Vnode) Setattr(cred vnodeops.Cred, sa vnodeops.SetAttr) error {
 		if int64(sa.Size) < 0 {
 			return syscall.EINVAL
 		}
-		if err := v.Access(cred, vnodeops.AccessWrite); err != nil {
-			return err
+		if !openForWrite {
+			if err := v.Access(cred, vnodeops.AccessWrite); err != nil {
+				return err
+			}
 		}
 	}
 	if err := v.m.enter(); err != nil {

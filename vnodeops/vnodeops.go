@@ -51,6 +51,13 @@ type Cred struct {
 	UID    uint32
 	GID    uint32
 	Groups []uint32
+	// AnyGroup says the caller's groups are unknown and taken to include
+	// whatever group a check asks about: InGroup is always true, and
+	// CheckAccess grants a non-owner what the group or the other class
+	// allows. It is the identity of a 9P client whose own kernel has
+	// already checked group membership (Linux v9fs with access=client or
+	// access=user sends the uid and never the groups).
+	AnyGroup bool
 }
 
 // Root is the superuser's credential.
@@ -61,7 +68,7 @@ func (c Cred) IsRoot() bool { return c.UID == 0 }
 
 // InGroup reports whether gid is c's primary or a supplementary group.
 func (c Cred) InGroup(gid uint32) bool {
-	if c.GID == gid {
+	if c.GID == gid || c.AnyGroup {
 		return true
 	}
 	for _, g := range c.Groups {
@@ -347,7 +354,9 @@ type MountArgs struct {
 	// Options holds driver-specific options; a driver rejects unknown keys
 	// with an error that names them.
 	Options map[string]string
-	// Log receives the driver's log lines; never nil.
+	// Log receives the driver's log lines; never nil. The kernel's logger
+	// already carries the mount's name (mount=NAME): lines need not
+	// repeat it.
 	Log *slog.Logger
 }
 

@@ -57,13 +57,18 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	// With stdio as a transport, stdout carries 9P: logs go to stderr.
 	log := newLogger(cfg, stderr)
+	opts := p9srvOptions(cfg, log)
+	if err := identityOptions(cfg, &opts); err != nil {
+		fmt.Fprintf(stderr, "rump9p serve: %v\n", err)
+		return 1
+	}
 
 	k, mounted, err := bootKernel(cfg, log)
 	if err != nil {
 		return 1
 	}
 
-	srv := p9srv.New(k, p9srvOptions(cfg, log))
+	srv := p9srv.New(k, opts)
 	var wg sync.WaitGroup
 	var listeners []net.Listener
 	stdioDone := make(chan struct{})
@@ -157,6 +162,9 @@ func p9srvOptions(cfg *config.Config, log *slog.Logger) p9srv.Options {
 		ReadOnly:       cfg.Security.ReadOnly,
 		MaxConnections: cfg.Security.MaxConnections,
 		MaxFidsPerConn: cfg.Security.MaxFidsPerConnection,
+		MaxInflight:    cfg.Security.MaxInflightPerConnection,
+		MaxConnMemory:  int64(cfg.Security.MaxMemoryPerConnection),
+		MaxMemory:      int64(cfg.Security.MaxMemory),
 		Logger:         log,
 	}
 	if sq := cfg.Security.Squash; sq != nil {

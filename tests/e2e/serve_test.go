@@ -66,7 +66,13 @@ func (s *server) log() string {
 // start runs rump9p with args and waits until it logs that it listens.
 func start(t *testing.T, args ...string) *server {
 	t.Helper()
-	s := &server{cmd: exec.Command(rump9pBin, args...), done: make(chan error, 1)}
+	return startBin(t, rump9pBin, args...)
+}
+
+// startBin is start with another build of rump9p.
+func startBin(t *testing.T, bin string, args ...string) *server {
+	t.Helper()
+	s := &server{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
 	s.cmd.Stdout, s.cmd.Stderr = s, s
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
