@@ -184,8 +184,58 @@ func (v *Vnode) lookupNoCross(name string) (c *Vnode, isMountPoint bool, err err
 	}
 	v.k.mu.Lock()
 	isMountPoint = c.coveredBy != nil
+	check := !c.verified || c.isDir && c.parent != v.ino
 	v.k.mu.Unlock()
+	if check {
+		if err := v.checkReached(c, name); err != nil {
+			c.Release()
+			return nil, false, err
+		}
+	}
 	return c, isMountPoint, nil
+}
+
+// checkReached refuses metadata no sane file system has, for c reached by
+// name from directory v: a link count of zero on a reachable inode, a
+// directory entry naming its own directory, and a directory whose ".."
+// names another directory than the one it was reached from (a directory
+// with two names, which makes cycles). Each is EIO with one log line. A
+// vnode passes once for good; a directory again whenever it is reached
+// from another parent (after a rename). The caller holds v.dirLock.
+func (v *Vnode) checkReached(c *Vnode, name string) error {
+	if err := v.m.enter(); err != nil {
+		return err
+	}
+	defer v.m.gate.RUnlock()
+	corrupt := func(what string, args ...any) error {
+		v.k.log.Error("corrupt file system: "+what, append([]any{"mount", v.m.name, "dir", v.ino, "name", name, "ino", c.ino}, args...)...)
+		return syscall.EIO
+	}
+	a, err := c.vn.Getattr()
+	if err != nil {
+		return errno(err)
+	}
+	if a.Nlink == 0 {
+		return corrupt("reachable inode with link count 0")
+	}
+	parent := uint64(0)
+	if a.IsDir() {
+		if c == v {
+			return corrupt("directory entry names its own directory")
+		}
+		dd, err := c.vn.Lookup("..")
+		if err != nil {
+			return errno(err)
+		}
+		if dd != v.ino {
+			return corrupt("directory's \"..\" names another directory than the one it was reached from", "dotdot", dd)
+		}
+		parent = v.ino
+	}
+	v.k.mu.Lock()
+	c.verified, c.isDir, c.parent = true, a.IsDir(), parent
+	v.k.mu.Unlock()
+	return nil
 }
 
 // Unlink removes the entry name from directory v: a non-directory unless
@@ -374,7 +424,13 @@ func (v *Vnode) Rename(cred vnodeops.Cred, oldName string, newDir *Vnode, newNam
 		return err
 	}
 	defer m.gate.RUnlock()
-	return errno(v.vn.Rename(oldName, fvp.vn, newDir.vn, newName, tvn))
+	if err := v.vn.Rename(oldName, fvp.vn, newDir.vn, newName, tvn); err != nil {
+		return errno(err)
+	}
+	v.k.mu.Lock()
+	fvp.parent = newDir.ino // its ".." now names newDir
+	v.k.mu.Unlock()
+	return nil
 }
 
 // dirOrder orders two directories of one mount for locking: by inode
@@ -390,18 +446,26 @@ func dirOrder(a, b *Vnode) (first, second *Vnode) {
 }
 
 // checkNotBelow returns EINVAL when d is dir or lies below it, walking
-// ".." up to the root of d's file system. The caller holds the mount's
-// rename lock, so the tree does not change shape meanwhile.
+// ".." up to the root of d's file system, and EIO (with a log line) when
+// the walk comes back to a directory it passed: a cycle of "..". The
+// caller holds the mount's rename lock, so the tree does not change shape
+// meanwhile.
 func (d *Vnode) checkNotBelow(dir *Vnode) error {
 	cur := d.Ref()
 	defer func() { cur.Release() }()
-	for i := 0; ; i++ {
+	seen := map[uint64]bool{}
+	for {
 		if cur == dir {
 			return syscall.EINVAL
 		}
-		if cur == cur.m.root || i > 1<<20 {
+		if cur == cur.m.root {
 			return nil
 		}
+		if seen[cur.ino] {
+			d.k.log.Error("corrupt file system: a cycle of \"..\" entries", "mount", d.m.name, "ino", cur.ino, "from", d.ino)
+			return syscall.EIO
+		}
+		seen[cur.ino] = true
 		if err := cur.m.enter(); err != nil {
 			return err
 		}

@@ -21,6 +21,27 @@ type countingFS struct {
 	live     map[uint64]int // VGet calls minus Reclaims per inode
 	inactive atomic.Int64
 	dup      atomic.Int64 // VGet of an inode already live
+	// lie, if set, may replace the inode a directory lookup answers, to
+	// play a corrupt image.
+	lie func(dir uint64, name string, ino uint64) uint64
+	// zeroLinks, if not 0, is an inode whose Getattr says Nlink 0.
+	zeroLinks uint64
+}
+
+func (v *countingVnode) Getattr() (vnodeops.Attr, error) {
+	a, err := v.Vnode.Getattr()
+	if v.ino == v.fs.zeroLinks {
+		a.Nlink = 0
+	}
+	return a, err
+}
+
+func (v *countingVnode) Lookup(name string) (uint64, error) {
+	ino, err := v.Vnode.Lookup(name)
+	if err == nil && v.fs.lie != nil {
+		ino = v.fs.lie(v.ino, name, ino)
+	}
+	return ino, err
 }
 
 type countingVnode struct {

@@ -33,6 +33,12 @@ type Vnode struct {
 	state     vstate
 	settled   chan struct{} // closed when a loading or reclaiming state ends
 	coveredBy *mount        // the mount whose root hides this directory
+	// verified is set once a lookup found the inode sane (see
+	// checkReached); for a directory, parent is the directory it was
+	// then reached from, whose inode its ".." names.
+	verified bool
+	isDir    bool
+	parent   uint64
 
 	appendMu sync.Mutex // serialises O_APPEND writes
 

@@ -191,6 +191,28 @@ func TestCorrupt(t *testing.T) {
 				patch(t, img, b*bs+12, self)
 			},
 			func(p *rumpcore.Proc) error { _, err := p.Lstat("/mnt/d/sub/../one"); return err }},
+		{"size-beyond-block-map", []string{"-t", "ext2", "-b", "1024"}, 1024,
+			func(t *testing.T, img string, bs int64) {
+				debugfs(t, img, true, "sif /f size 0x1000000000000000") // 2^60
+			},
+			func(p *rumpcore.Proc) error { _, err := p.Lstat("/mnt/f"); return err }},
+		{"size-beyond-extents", []string{"-t", "ext4", "-b", "1024", "-O", "^metadata_csum"}, 1024,
+			func(t *testing.T, img string, bs int64) {
+				debugfs(t, img, true, "sif /f size 0x1000000000000000")
+			},
+			func(p *rumpcore.Proc) error { _, err := p.Lstat("/mnt/f"); return err }},
+		{"dir-second-name", []string{"-t", "ext2", "-b", "1024"}, 1024,
+			func(t *testing.T, img string, bs int64) {
+				// /alias names d/sub: a directory with two names in two
+				// directories (a cycle once one is an ancestor of the other).
+				out := debugfs(t, img, false, "stat /d/sub")
+				m := regexp.MustCompile(`Inode: (\d+)`).FindStringSubmatch(out)
+				if m == nil {
+					t.Fatalf("stat /d/sub: %s", out)
+				}
+				debugfs(t, img, true, "ln <"+m[1]+"> /alias")
+			},
+			func(p *rumpcore.Proc) error { _, err := p.Lstat("/mnt/alias/x"); return err }},
 		{"extent-magic", []string{"-t", "ext4", "-b", "4096", "-O", "^metadata_csum"}, 4096,
 			func(t *testing.T, img string, bs int64) {
 				off := inodeOffset(t, img, "/f", bs)

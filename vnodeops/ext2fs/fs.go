@@ -330,6 +330,18 @@ func (fs *fsys) readSuper() error {
 // computeMaxSize is the largest file the indirect block map and the
 // 32-bit i_blocks (512-byte units) can describe, or 2^31-1 without
 // large_file.
+// addressable is the largest size a block-mapped or extent-mapped file of
+// this file system can have: 12 direct, single, double and triple
+// indirect blocks, or 2^32 logical blocks (ext4 extents carry a 32-bit
+// logical block number).
+func (fs *fsys) addressable(extents bool) uint64 {
+	if extents {
+		return uint64(1) << (32 + fs.bsBits)
+	}
+	p := uint64(fs.bs / 4)
+	return (nDirBlocks + p + p*p + p*p*p) << fs.bsBits
+}
+
 func (fs *fsys) computeMaxSize() int64 {
 	if !fs.largeFile {
 		return 1<<31 - 1

@@ -193,6 +193,10 @@ func (v *vnode) validate() error {
 	if int64(v.size()) < 0 {
 		return fs.corrupt(v.ino, "size %d out of range", v.size())
 	}
+	if v.hasBlockMap() && v.size() > fs.addressable(v.isExtents()) {
+		// Served as it is, the file would read as zeros without end.
+		return fs.corrupt(v.ino, "size %d beyond what its block map can address (%d)", v.size(), fs.addressable(v.isExtents()))
+	}
 	if v.flags()&flagInlineData != 0 && fs.incompat&incompatInlineData == 0 {
 		return fs.corrupt(v.ino, "inline data flag without the inline_data feature")
 	}
