@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -46,17 +45,6 @@ func needTools(t testing.TB) {
 	if toolsErr != nil {
 		t.Fatal(toolsErr)
 	}
-}
-
-func run(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), "E2FSPROGS_FAKE_TIME=", "MKE2FS_CONFIG=/dev/null")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }
 
 // mkfs makes an image of size (e.g. "64M") at img with mke2fs and args,
@@ -453,28 +441,6 @@ func compareDir(p *rumpcore.Proc, gp, hp string) error {
 	return nil
 }
 
-// readAll reads a whole file through p.
-func readAll(t testing.TB, p *rumpcore.Proc, path string) []byte {
-	t.Helper()
-	fd, err := p.Open(path, syscall.O_RDONLY, 0)
-	if err != nil {
-		t.Fatalf("open %s: %v", path, err)
-	}
-	defer p.Close(fd)
-	var out bytes.Buffer
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := p.Read(fd, buf)
-		if err != nil {
-			t.Fatalf("read %s: %v", path, err)
-		}
-		if n == 0 {
-			return out.Bytes()
-		}
-		out.Write(buf[:n])
-	}
-}
-
 // writeAll creates (or truncates) path with data through p.
 func writeAll(t testing.TB, p *rumpcore.Proc, path string, data []byte, perm uint32) {
 	t.Helper()
@@ -491,25 +457,6 @@ func writeAll(t testing.TB, p *rumpcore.Proc, path string, data []byte, perm uin
 }
 
 func isErrno(err error, e syscall.Errno) bool { return errors.Is(err, e) }
-
-func copyFile(t testing.TB, from, to string) {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.Create(to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func mkdirAllWrite(p string) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

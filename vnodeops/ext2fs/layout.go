@@ -217,9 +217,6 @@ const (
 	gdFreeInodesHi   = 0x2E
 	gdUsedDirsHi     = 0x30
 	gdItableUnusedHi = 0x32
-
-	gdFlagInodeUninit = 0x1
-	gdFlagBlockUninit = 0x2
 )
 
 // Inode (ext4 inodes.rst; Poirier section "Inode Table").
