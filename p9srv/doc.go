@@ -30,7 +30,7 @@
 // # Credentials
 //
 // hugelgupf/p9 does not pass the Tattach uid to the server, so each
-// connection gets its own p9.Server and a frame reader (see transport.go)
+// connection gets its own p9.Server and a frame reader (framereader.go)
 // that sits under it. The frame reader parses the 9P framing and rewrites
 // every Tattach: the attach name becomes
 //
@@ -55,6 +55,13 @@
 // set-gid directory rule) unless Squash is set; the permission check on the
 // directory is still made with the uid's own credential. The uid that the
 // Google extensions (Tucreate, ...) carry is ignored.
+//
+// The frame layer is split by concern: framereader.go (framing, msize,
+// sessions, count clamps), framewriter.go (one writev per reply),
+// attachname.go (the attach-uid rewrite), setid.go (set-id bits past the
+// library's mode mask), flush.go (flush redirection), getlock.go
+// (Tgetlock), flow.go (flow control); library_test.go pins the library
+// behaviours the rewrite relies on.
 //
 // The frame reader also guards the library against hostile streams (see
 // frameReader): frames larger than msize or shorter than a header, or a
