@@ -18,7 +18,7 @@ type xattrFS struct {
 }
 
 type xattrVnode struct {
-	vnodeops.Vnode
+	vnodeops.ReadWriteVnode
 	fs  *xattrFS
 	ino uint64
 }
@@ -28,7 +28,7 @@ func (x *xattrFS) VGet(ino uint64) (vnodeops.Vnode, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &xattrVnode{Vnode: v, fs: x, ino: ino}, nil
+	return &xattrVnode{ReadWriteVnode: v.(vnodeops.ReadWriteVnode), fs: x, ino: ino}, nil
 }
 
 func (x *xattrFS) reclaimed(ino uint64) int {
@@ -41,7 +41,7 @@ func (v *xattrVnode) Reclaim() error {
 	v.fs.mu.Lock()
 	v.fs.reclaims[v.ino]++
 	v.fs.mu.Unlock()
-	return v.Vnode.Reclaim()
+	return v.ReadWriteVnode.Reclaim()
 }
 
 func (v *xattrVnode) Getxattr(name string) ([]byte, error) {

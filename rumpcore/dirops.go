@@ -51,11 +51,15 @@ func (v *Vnode) makeEntry(cred vnodeops.Cred, name string, mk func(dir vnodeops.
 	}
 	v.dirLock.Lock()
 	defer v.dirLock.Unlock()
-	if err := v.m.enter(); err != nil {
+	if v.removed.Load() {
+		return nil, syscall.ENOENT
+	}
+	exit, err := v.m.enter()
+	if err != nil {
 		return nil, err
 	}
 	ino, err := mk(a)
-	v.m.gate.RUnlock()
+	exit()
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -68,8 +72,12 @@ func (v *Vnode) makeEntry(cred vnodeops.Cred, name string, mk func(dir vnodeops.
 // permission on v; EROFS; ENOSPC.
 func (v *Vnode) Create(cred vnodeops.Cred, name string, perm uint32) (*Vnode, error) {
 	return v.makeEntry(cred, name, func(dir vnodeops.Attr) (uint64, error) {
+		w, err := v.writer()
+		if err != nil {
+			return 0, err
+		}
 		uid, gid := newOwner(cred, dir)
-		return v.vn.Create(name, clearSGID(cred, gid, perm&vnodeops.PermMask), uid, gid)
+		return w.Create(name, clearSGID(cred, gid, perm&vnodeops.PermMask), uid, gid)
 	})
 }
 
@@ -91,7 +99,11 @@ func (v *Vnode) Mkdir(cred vnodeops.Cred, name string, perm uint32) (*Vnode, err
 		if dir.Mode&vnodeops.S_ISGID != 0 {
 			perm |= vnodeops.S_ISGID
 		}
-		return v.vn.Mkdir(name, perm, uid, gid)
+		w, err := v.writer()
+		if err != nil {
+			return 0, err
+		}
+		return w.Mkdir(name, perm, uid, gid)
 	})
 }
 
@@ -105,8 +117,12 @@ func (v *Vnode) Symlink(cred vnodeops.Cred, name, target string) (*Vnode, error)
 		return nil, syscall.ENAMETOOLONG
 	}
 	return v.makeEntry(cred, name, func(dir vnodeops.Attr) (uint64, error) {
+		s, ok := v.vn.(vnodeops.Symlinker)
+		if !ok {
+			return 0, v.lacking()
+		}
 		uid, gid := newOwner(cred, dir)
-		return v.vn.Symlink(name, target, uid, gid)
+		return s.Symlink(name, target, uid, gid)
 	})
 }
 
@@ -127,7 +143,18 @@ func (v *Vnode) Mknod(cred vnodeops.Cred, name string, mode uint32, rdev uint64)
 	return v.makeEntry(cred, name, func(dir vnodeops.Attr) (uint64, error) {
 		uid, gid := newOwner(cred, dir)
 		m := mode&vnodeops.S_IFMT | clearSGID(cred, gid, mode&vnodeops.PermMask)
-		return v.vn.Mknod(name, m, uid, gid, rdev)
+		if mode&vnodeops.S_IFMT == vnodeops.S_IFREG {
+			w, err := v.writer()
+			if err != nil {
+				return 0, err
+			}
+			return w.Create(name, m&vnodeops.PermMask, uid, gid)
+		}
+		mk, ok := v.vn.(vnodeops.Mknoder)
+		if !ok {
+			return 0, v.lacking()
+		}
+		return mk.Mknod(name, m, uid, gid, rdev)
 	})
 }
 
@@ -152,11 +179,19 @@ func (v *Vnode) Link(cred vnodeops.Cred, target *Vnode, name string) error {
 	}
 	v.dirLock.Lock()
 	defer v.dirLock.Unlock()
-	if err := v.m.enter(); err != nil {
+	if v.removed.Load() {
+		return syscall.ENOENT
+	}
+	l, ok := v.vn.(vnodeops.Linker)
+	if !ok {
+		return v.lacking()
+	}
+	exit, err := v.m.enter()
+	if err != nil {
 		return err
 	}
-	defer v.m.gate.RUnlock()
-	return errno(v.vn.Link(target.vn, name))
+	defer exit()
+	return errno(l.Link(target.vn, name))
 }
 
 // stickyDenied reports whether the sticky bit of directory dir forbids
@@ -170,11 +205,15 @@ func stickyDenied(cred vnodeops.Cred, dir, fa vnodeops.Attr) bool {
 // mount; isMountPoint tells whether something is mounted on it. The caller
 // holds v.dirLock.
 func (v *Vnode) lookupNoCross(name string) (c *Vnode, isMountPoint bool, err error) {
-	if err := v.m.enter(); err != nil {
+	if v.removed.Load() {
+		return nil, false, syscall.ENOENT
+	}
+	exit, err := v.m.enter()
+	if err != nil {
 		return nil, false, err
 	}
 	ino, err := v.vn.Lookup(name)
-	v.m.gate.RUnlock()
+	exit()
 	if err != nil {
 		return nil, false, errno(err)
 	}
@@ -203,10 +242,11 @@ func (v *Vnode) lookupNoCross(name string) (c *Vnode, isMountPoint bool, err err
 // vnode passes once for good; a directory again whenever it is reached
 // from another parent (after a rename). The caller holds v.dirLock.
 func (v *Vnode) checkReached(c *Vnode, name string) error {
-	if err := v.m.enter(); err != nil {
+	exit, err := v.m.enter()
+	if err != nil {
 		return err
 	}
-	defer v.m.gate.RUnlock()
+	defer exit()
 	corrupt := func(what string, args ...any) error {
 		v.k.log.Error("corrupt file system: "+what, append([]any{"mount", v.m.name, "dir", v.ino, "name", name, "ino", c.ino}, args...)...)
 		return syscall.EIO
@@ -260,6 +300,12 @@ func (v *Vnode) Unlink(cred vnodeops.Cred, name string, dir bool) error {
 		}
 		return syscall.EISDIR
 	}
+	if dir {
+		// Rmdir locks the child too, to mark it removed; under the
+		// mount's rename lock, like rename's two directories.
+		v.m.renameMu.Lock()
+		defer v.m.renameMu.Unlock()
+	}
 	v.dirLock.Lock()
 	c, mp, err := v.lookupNoCross(name)
 	if err != nil {
@@ -280,20 +326,31 @@ func (v *Vnode) Unlink(cred vnodeops.Cred, name string, dir bool) error {
 	if stickyDenied(cred, da, ca) {
 		return syscall.EPERM
 	}
-	if err := v.m.enter(); err != nil {
+	w, err := v.writer()
+	if err != nil {
 		return err
 	}
-	defer v.m.gate.RUnlock()
+	exit, err := v.m.enter()
+	if err != nil {
+		return err
+	}
+	defer exit()
 	if dir {
 		if !ca.IsDir() {
 			return syscall.ENOTDIR
 		}
-		return errno(v.vn.Rmdir(name, c.vn))
+		c.dirLock.Lock()
+		defer c.dirLock.Unlock()
+		if err := w.Rmdir(name, c.vn); err != nil {
+			return errno(err)
+		}
+		c.removed.Store(true)
+		return nil
 	}
 	if ca.IsDir() {
 		return syscall.EISDIR
 	}
-	return errno(v.vn.Remove(name, c.vn))
+	return errno(w.Remove(name, c.vn))
 }
 
 // isEmptyDir reports whether directory d holds only "." and "..".
@@ -386,10 +443,18 @@ func (v *Vnode) Rename(cred vnodeops.Cred, oldName string, newDir *Vnode, newNam
 		return syscall.EPERM
 	}
 	var tvn vnodeops.Vnode
+	tvpDir := false
 	if tvp != nil {
 		ta, err := tvp.Getattr()
 		if err != nil {
 			return err
+		}
+		// A directory replaced is marked removed, as Rmdir does, under
+		// its lock (unless that is held already: tvp is the source
+		// directory itself, and the rename will fail as not empty).
+		if tvpDir = ta.IsDir(); tvpDir && tvp != v {
+			tvp.dirLock.Lock()
+			defer tvp.dirLock.Unlock()
 		}
 		if stickyDenied(cred, tda, ta) {
 			return syscall.EPERM
@@ -420,12 +485,20 @@ func (v *Vnode) Rename(cred vnodeops.Cred, oldName string, newDir *Vnode, newNam
 			return err
 		}
 	}
-	if err := m.enter(); err != nil {
+	exit, err := m.enter()
+	if err != nil {
 		return err
 	}
-	defer m.gate.RUnlock()
-	if err := v.vn.Rename(oldName, fvp.vn, newDir.vn, newName, tvn); err != nil {
+	defer exit()
+	w, err := v.writer()
+	if err != nil {
+		return err
+	}
+	if err := w.Rename(oldName, fvp.vn, newDir.vn, newName, tvn); err != nil {
 		return errno(err)
+	}
+	if tvpDir {
+		tvp.removed.Store(true)
 	}
 	v.k.mu.Lock()
 	fvp.parent = newDir.ino // its ".." now names newDir
@@ -466,11 +539,12 @@ func (d *Vnode) checkNotBelow(dir *Vnode) error {
 			return syscall.EIO
 		}
 		seen[cur.ino] = true
-		if err := cur.m.enter(); err != nil {
+		exit, err := cur.m.enter()
+		if err != nil {
 			return err
 		}
 		ino, err := cur.vn.Lookup("..")
-		cur.m.gate.RUnlock()
+		exit()
 		if err != nil {
 			return errno(err)
 		}

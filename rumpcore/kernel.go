@@ -91,6 +91,10 @@ func Init(opts Options) (*Kernel, error) {
 	return k, nil
 }
 
+// Now returns the kernel's clock's time: the clock of every file time
+// (Options.Now), for a front that must agree with it.
+func (k *Kernel) Now() time.Time { return k.now() }
+
 // Root returns a reference to the root directory of the namespace.
 func (k *Kernel) Root() *Vnode {
 	k.mu.Lock()

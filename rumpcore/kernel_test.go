@@ -26,10 +26,20 @@ type countingFS struct {
 	lie func(dir uint64, name string, ino uint64) uint64
 	// zeroLinks, if not 0, is an inode whose Getattr says Nlink 0.
 	zeroLinks uint64
+	// sloppy plays a driver that keeps answering for a removed directory:
+	// its Readdir always starts with an extra entry.
+	sloppy bool
+}
+
+func (v *countingVnode) Readdir(cookie uint64, fn func(vnodeops.Dirent) bool) error {
+	if v.fs.sloppy && cookie == 0 && !fn(vnodeops.Dirent{Name: "stale", Ino: v.ino, Next: 0}) {
+		return nil
+	}
+	return v.ReadWriteVnode.Readdir(cookie, fn)
 }
 
 func (v *countingVnode) Getattr() (vnodeops.Attr, error) {
-	a, err := v.Vnode.Getattr()
+	a, err := v.ReadWriteVnode.Getattr()
 	if v.ino == v.fs.zeroLinks {
 		a.Nlink = 0
 	}
@@ -37,7 +47,7 @@ func (v *countingVnode) Getattr() (vnodeops.Attr, error) {
 }
 
 func (v *countingVnode) Lookup(name string) (uint64, error) {
-	ino, err := v.Vnode.Lookup(name)
+	ino, err := v.ReadWriteVnode.Lookup(name)
 	if err == nil && v.fs.lie != nil {
 		ino = v.fs.lie(v.ino, name, ino)
 	}
@@ -45,7 +55,7 @@ func (v *countingVnode) Lookup(name string) (uint64, error) {
 }
 
 type countingVnode struct {
-	vnodeops.Vnode
+	vnodeops.ReadWriteVnode
 	fs  *countingFS
 	ino uint64
 }
@@ -61,44 +71,44 @@ func (c *countingFS) VGet(ino uint64) (vnodeops.Vnode, error) {
 	}
 	c.live[ino]++
 	c.mu.Unlock()
-	return &countingVnode{Vnode: v, fs: c, ino: ino}, nil
+	return &countingVnode{ReadWriteVnode: v.(vnodeops.ReadWriteVnode), fs: c, ino: ino}, nil
 }
 
 func (v *countingVnode) Inactive() error {
 	v.fs.inactive.Add(1)
-	return v.Vnode.Inactive()
+	return v.ReadWriteVnode.Inactive()
 }
 
 func (v *countingVnode) Reclaim() error {
 	v.fs.mu.Lock()
 	v.fs.live[v.ino]--
 	v.fs.mu.Unlock()
-	return v.Vnode.Reclaim()
+	return v.ReadWriteVnode.Reclaim()
 }
 
 // The kernel hands vnodes of the wrapper to the driver's directory
 // operations; unwrap them for tmpfs.
 func unwrap(v vnodeops.Vnode) vnodeops.Vnode {
 	if c, ok := v.(*countingVnode); ok {
-		return c.Vnode
+		return c.ReadWriteVnode
 	}
 	return v
 }
 
 func (v *countingVnode) Link(vp vnodeops.Vnode, name string) error {
-	return v.Vnode.Link(unwrap(vp), name)
+	return v.ReadWriteVnode.Link(unwrap(vp), name)
 }
 func (v *countingVnode) Remove(name string, vp vnodeops.Vnode) error {
-	return v.Vnode.Remove(name, unwrap(vp))
+	return v.ReadWriteVnode.Remove(name, unwrap(vp))
 }
 func (v *countingVnode) Rmdir(name string, vp vnodeops.Vnode) error {
-	return v.Vnode.Rmdir(name, unwrap(vp))
+	return v.ReadWriteVnode.Rmdir(name, unwrap(vp))
 }
 func (v *countingVnode) Rename(from string, fvp, toDir vnodeops.Vnode, to string, tvp vnodeops.Vnode) error {
 	if tvp != nil {
 		tvp = unwrap(tvp)
 	}
-	return v.Vnode.Rename(from, unwrap(fvp), unwrap(toDir), to, tvp)
+	return v.ReadWriteVnode.Rename(from, unwrap(fvp), unwrap(toDir), to, tvp)
 }
 
 func (c *countingFS) liveCount() int {

@@ -57,22 +57,25 @@ type mount struct {
 
 var errDeadMount = syscall.EIO
 
-// enter holds m's gate for one driver call; it fails with EIO once m has
-// been force-unmounted. Pair with m.gate.RUnlock.
-func (m *mount) enter() error {
+// enter holds m's gate shared for one driver call and returns the
+// function that releases it: a forced unmount (which takes the gate
+// exclusively) never runs during the call. It fails with EIO, holding
+// nothing, once m has been force-unmounted.
+func (m *mount) enter() (exit func(), err error) {
 	m.gate.RLock()
 	if m.dead {
 		m.gate.RUnlock()
-		return errDeadMount
+		return nil, errDeadMount
 	}
-	return nil
+	return m.gate.RUnlock, nil
 }
 
 func (m *mount) sync() error {
-	if err := m.enter(); err != nil {
+	exit, err := m.enter()
+	if err != nil {
 		return nil
 	}
-	defer m.gate.RUnlock()
+	defer exit()
 	if m.ro {
 		return nil
 	}
@@ -94,6 +97,7 @@ func (k *Kernel) Mount(target string, spec MountSpec) error {
 		ReadOnly:   spec.ReadOnly,
 		CacheBytes: spec.CacheBytes,
 		Options:    spec.Options,
+		Now:        k.now,
 		Log:        k.log.With("mount", name),
 	}
 	if args.CacheBytes == 0 {

@@ -2,6 +2,8 @@ package rumpcore
 
 import (
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/rump9p/rump9p/vnodeops"
 )
@@ -40,6 +42,12 @@ type Vnode struct {
 	isDir    bool
 	parent   uint64
 
+	// removed is set, with dirLock held exclusively, once the directory
+	// is removed by Rmdir or a Rename over it: the kernel then answers
+	// ENOENT for new entries and lookups and an empty Readdir, so drivers
+	// need not keep a removed directory usable.
+	removed atomic.Bool
+
 	appendMu sync.Mutex // serialises O_APPEND writes
 
 	// dirLock makes a directory operation and the vget of the inode it
@@ -48,6 +56,26 @@ type Vnode struct {
 	// it, a file could be removed and its inode number reused between the
 	// driver's answer and vget. Only rename holds two, in dirOrder.
 	dirLock sync.RWMutex
+}
+
+// writer returns v's driver vnode as a vnodeops.Writer, or EROFS when the
+// driver is a read-only format.
+func (v *Vnode) writer() (vnodeops.Writer, error) {
+	w, ok := v.vn.(vnodeops.Writer)
+	if !ok {
+		return nil, syscall.EROFS
+	}
+	return w, nil
+}
+
+// lacking is the error for an operation v's format cannot do: EROFS on a
+// read-only format, else EPERM (a kind of file the format cannot hold,
+// as POSIX says for link and mknod).
+func (v *Vnode) lacking() error {
+	if _, ok := v.vn.(vnodeops.Writer); !ok {
+		return syscall.EROFS
+	}
+	return syscall.EPERM
 }
 
 // vget returns a referenced vnode for (m, ino), loading it through the

@@ -32,10 +32,11 @@ func validName(name string) error {
 
 // Getattr returns v's attributes.
 func (v *Vnode) Getattr() (vnodeops.Attr, error) {
-	if err := v.m.enter(); err != nil {
+	exit, err := v.m.enter()
+	if err != nil {
 		return vnodeops.Attr{}, err
 	}
-	defer v.m.gate.RUnlock()
+	defer exit()
 	a, err := v.vn.Getattr()
 	return a, errno(err)
 }
@@ -46,10 +47,11 @@ func (v *Vnode) Access(cred vnodeops.Cred, want uint32) error {
 	if want&vnodeops.AccessWrite != 0 && v.m.ro {
 		return syscall.EROFS
 	}
-	if err := v.m.enter(); err != nil {
+	exit, err := v.m.enter()
+	if err != nil {
 		return err
 	}
-	defer v.m.gate.RUnlock()
+	defer exit()
 	return errno(v.vn.Access(want, cred))
 }
 
@@ -91,11 +93,12 @@ func (v *Vnode) lookup(name string) (*Vnode, error) {
 			}
 			cur = cov
 		}
-		if err := cur.m.enter(); err != nil {
+		exit, err := cur.m.enter()
+		if err != nil {
 			return nil, err
 		}
 		ino, err := cur.vn.Lookup("..")
-		cur.m.gate.RUnlock()
+		exit()
 		if err != nil {
 			return nil, errno(err)
 		}
@@ -170,12 +173,17 @@ func (v *Vnode) open(cred vnodeops.Cred, flags int, check bool) error {
 			return err
 		}
 	}
-	if err := v.m.enter(); err != nil {
+	exit, err := v.m.enter()
+	if err != nil {
 		return err
 	}
-	defer v.m.gate.RUnlock()
+	defer exit()
 	if flags&syscall.O_TRUNC != 0 && a.Mode&vnodeops.S_IFMT == vnodeops.S_IFREG && a.Size != 0 {
-		if err := v.vn.Setattr(vnodeops.SetAttr{Mask: vnodeops.SetSize}); err != nil {
+		w, err := v.writer()
+		if err != nil {
+			return err
+		}
+		if err := w.Setattr(vnodeops.SetAttr{Mask: vnodeops.SetSize}); err != nil {
 			return errno(err)
 		}
 	}
@@ -184,10 +192,11 @@ func (v *Vnode) open(cred vnodeops.Cred, flags int, check bool) error {
 
 // Close ends one Open made with the same flags.
 func (v *Vnode) Close(flags int) error {
-	if err := v.m.enter(); err != nil {
+	exit, err := v.m.enter()
+	if err != nil {
 		return nil
 	}
-	defer v.m.gate.RUnlock()
+	defer exit()
 	return errno(v.vn.Close(flags))
 }
 
@@ -197,10 +206,11 @@ func (v *Vnode) Read(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, syscall.EINVAL
 	}
-	if err := v.m.enter(); err != nil {
+	exit, err := v.m.enter()
+	if err != nil {
 		return 0, err
 	}
-	defer v.m.gate.RUnlock()
+	defer exit()
 	n, err := v.vn.Read(p, off)
 	return n, errno(err)
 }
@@ -214,11 +224,16 @@ func (v *Vnode) Write(p []byte, off int64) (int, error) {
 	if v.m.ro {
 		return 0, syscall.EROFS
 	}
-	if err := v.m.enter(); err != nil {
+	exit, err := v.m.enter()
+	if err != nil {
 		return 0, err
 	}
-	defer v.m.gate.RUnlock()
-	n, err := v.vn.Write(p, off)
+	defer exit()
+	w, err := v.writer()
+	if err != nil {
+		return 0, err
+	}
+	n, err := w.Write(p, off)
 	return n, errno(err)
 }
 
@@ -359,31 +374,41 @@ func (v *Vnode) setattr(cred vnodeops.Cred, sa vnodeops.SetAttr, openForWrite bo
 			}
 		}
 	}
-	if err := v.m.enter(); err != nil {
+	exit, err := v.m.enter()
+	if err != nil {
 		return err
 	}
-	defer v.m.gate.RUnlock()
-	return errno(v.vn.Setattr(sa))
+	defer exit()
+	w, err := v.writer()
+	if err != nil {
+		return err
+	}
+	return errno(w.Setattr(sa))
 }
 
 // Readdir calls fn for v's entries from cookie on (0 starts at the
 // beginning); see vnodeops.Vnode.Readdir for the cookie contract. The
 // caller has opened v for reading.
 func (v *Vnode) Readdir(cookie uint64, fn func(vnodeops.Dirent) bool) error {
-	if err := v.m.enter(); err != nil {
+	if v.removed.Load() {
+		return nil // a removed directory has no entries, not even "." and ".."
+	}
+	exit, err := v.m.enter()
+	if err != nil {
 		return err
 	}
-	defer v.m.gate.RUnlock()
+	defer exit()
 	return errno(v.vn.Readdir(cookie, fn))
 }
 
 // Readlink returns the target of the symbolic link v. EINVAL if v is not
 // one.
 func (v *Vnode) Readlink() (string, error) {
-	if err := v.m.enter(); err != nil {
+	exit, err := v.m.enter()
+	if err != nil {
 		return "", err
 	}
-	defer v.m.gate.RUnlock()
+	defer exit()
 	s, err := v.vn.Readlink()
 	return s, errno(err)
 }
@@ -393,19 +418,25 @@ func (v *Vnode) Fsync(dataOnly bool) error {
 	if v.m.ro {
 		return nil
 	}
-	if err := v.m.enter(); err != nil {
+	exit, err := v.m.enter()
+	if err != nil {
 		return err
 	}
-	defer v.m.gate.RUnlock()
-	return errno(v.vn.Fsync(dataOnly))
+	defer exit()
+	w, ok := v.vn.(vnodeops.Writer)
+	if !ok {
+		return nil // nothing of a read-only format is dirty
+	}
+	return errno(w.Fsync(dataOnly))
 }
 
 // Statvfs describes the file system holding v.
 func (v *Vnode) Statvfs() (vnodeops.Statvfs, error) {
-	if err := v.m.enter(); err != nil {
+	exit, err := v.m.enter()
+	if err != nil {
 		return vnodeops.Statvfs{}, err
 	}
-	defer v.m.gate.RUnlock()
+	defer exit()
 	st, err := v.m.fs.Statvfs()
 	if v.m.ro {
 		st.Flags |= vnodeops.StRdonly

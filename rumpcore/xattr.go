@@ -34,10 +34,11 @@ func (v *Vnode) Getxattr(cred vnodeops.Cred, name string) ([]byte, error) {
 	if err := v.xattrAccess(cred, name); err != nil {
 		return nil, err
 	}
-	if err := v.m.enter(); err != nil {
+	exit, err := v.m.enter()
+	if err != nil {
 		return nil, err
 	}
-	defer v.m.gate.RUnlock()
+	defer exit()
 	val, err := x.Getxattr(name)
 	if err == nil && len(val) > 64<<10 {
 		return nil, syscall.ERANGE
@@ -52,11 +53,12 @@ func (v *Vnode) Listxattr(cred vnodeops.Cred) ([]string, error) {
 	if !ok {
 		return nil, syscall.EOPNOTSUPP
 	}
-	if err := v.m.enter(); err != nil {
+	exit, err := v.m.enter()
+	if err != nil {
 		return nil, err
 	}
 	names, err := x.Listxattr()
-	v.m.gate.RUnlock()
+	exit()
 	if err != nil {
 		return nil, errno(err)
 	}

@@ -15,11 +15,18 @@
 //
 // # Locking
 //
-// The kernel holds no driver lock when it calls an operation: a driver must
-// be safe for concurrent use of any of its operations on any of its vnodes
-// (a file-system-wide sync.RWMutex is a fine start). The kernel serialises
-// renames per mount, so a driver's Rename never races another Rename on the
-// same FS.
+// The kernel serialises directory operations as NetBSD holds directory
+// vnodes locked (see [Vnode] for what each operation holds), and renames
+// per mount. Beyond that a driver must be safe for concurrent use of any
+// of its operations on any of its vnodes (a file-system-wide sync.RWMutex
+// is a fine start).
+//
+// # Capabilities
+//
+// [Vnode] is what every driver implements; a read-only format stops
+// there. Writing ([Writer]), hard links ([Linker]), symbolic links
+// ([Symlinker]), device nodes ([Mknoder]) and extended attributes
+// ([Xattrs]) are capabilities the kernel discovers with a type assertion.
 //
 // # Errors
 //
@@ -41,6 +48,7 @@ import (
 	"io"
 	"log/slog"
 	"syscall"
+	"time"
 
 	"github.com/rump9p/rump9p/blkdev"
 )
@@ -226,98 +234,171 @@ const (
 	ORdwr   = syscall.O_RDWR
 )
 
-// Vnode is one file of a mounted file system.
+// Vnode is one file of a mounted file system: what every driver, even a
+// read-only one, implements. Writing and the optional kinds of file are
+// the capability interfaces [Writer], [Linker], [Symlinker], [Mknoder] and
+// [Xattrs]; the kernel answers EROFS (writing) or EPERM (a kind of file
+// the format cannot hold) for a vnode without them. A driver asserts what
+// it implements: var _ vnodeops.Writer = (*node)(nil).
 //
-// On entry to every method the caller holds a kernel reference to the
-// vnode (and, for directory operations that name a second vnode, to that
-// one too). No method consumes or returns a reference: a method that makes
-// or finds a file answers with its inode number, and the kernel takes its
-// reference through FS.VGet.
+// Preconditions common to every method, written as vnode_if.src does:
 //
-// Names are single path components: never empty, never containing '/' or
-// NUL, at most 255 bytes, never "." (the kernel answers "." itself). Lookup
-// may be asked for "..".
+//   - The kernel holds a reference to the vnode (and to every other Vnode
+//     argument) for the whole call. No method takes or returns a
+//     reference: a method that finds or makes a file answers with its
+//     inode number, and the kernel takes its reference through FS.VGet.
+//   - The kernel holds the mount's gate shared: Unmount never runs during
+//     a call, and after a forced unmount no method is called again.
+//   - Names are single path components: never empty, never containing '/'
+//     or NUL, at most 255 bytes, never "." (the kernel answers "." itself).
+//     Lookup may be asked for "..".
+//   - Directory locks: "dir shared" means the kernel holds this directory's
+//     lock shared (concurrent lookups and reads of it may run); "dir
+//     exclusive" means no other operation that names an entry of this
+//     directory runs meanwhile. Rename holds both directories exclusively
+//     and the mount's rename lock. Operations on non-directories hold no
+//     lock of the kernel's: a driver guards its own state (a
+//     file-system-wide sync.RWMutex is a fine start).
+//   - A removed directory (after Rmdir or a Rename over it) is never
+//     asked to Lookup, Create, Mkdir, Mknod, Symlink or Link again, and
+//     Readdir on it is answered by the kernel: the driver need not keep
+//     such a directory usable.
+//
+// Timestamps: a driver sets them from MountArgs.Now, as POSIX says: Write
+// sets mtime and ctime; Create, Mkdir, Mknod, Symlink and Link set the new
+// entry's times and the directory's mtime and ctime (Link: the file's
+// ctime); Remove, Rmdir and Rename set the directories' mtime and ctime
+// and the ctime of the file whose link count changed (Rename: of the
+// moved file too); Setattr sets ctime (and mtime when the size changes);
+// Read may set atime, as the format and mount options allow.
 type Vnode interface {
-	// Lookup finds name in this directory. ENOENT if absent, ENOTDIR if the
-	// vnode is not a directory. ".." of a file system's root returns the
-	// root itself; the kernel crosses mount points above it.
+	// Lookup finds name in this directory. Pre: dir shared. ENOENT if
+	// absent, ENOTDIR if the vnode is not a directory, EIO on a corrupt
+	// entry. ".." of a file system's root returns the root itself; the
+	// kernel crosses mount points above it.
 	Lookup(name string) (ino uint64, err error)
 
-	// Create makes a regular file name in this directory with the given
-	// permission bits and owner. EEXIST if name exists, ENOSPC when no
-	// inode or block is left, EROFS on a read-only mount.
-	Create(name string, perm, uid, gid uint32) (ino uint64, err error)
-	// Mknod makes a file of any type (mode carries S_IFMT) in this
-	// directory. Drivers that cannot store the type return EPERM.
-	Mknod(name string, mode, uid, gid uint32, rdev uint64) (ino uint64, err error)
-	// Mkdir makes a directory name holding "." and "..", raising this
-	// directory's link count. EMLINK when the link count would overflow.
-	Mkdir(name string, perm, uid, gid uint32) (ino uint64, err error)
-	// Symlink makes a symbolic link name pointing at target (mode 0777).
-	Symlink(name, target string, uid, gid uint32) (ino uint64, err error)
-	// Link enters the existing non-directory vp under name in this
-	// directory and raises vp's link count. EXDEV is the kernel's job: vp
-	// is on the same FS. EMLINK when vp's link count would overflow.
-	Link(vp Vnode, name string) error
-
-	// Remove deletes the entry name of this directory, which names the
-	// non-directory vp, and lowers vp's link count. Storage is not freed
-	// here: Inactive frees it once the link count is 0 and the last
-	// reference is gone.
-	Remove(name string, vp Vnode) error
-	// Rmdir deletes the empty directory vp named name. ENOTEMPTY when vp
-	// holds more than "." and "..".
-	Rmdir(name string, vp Vnode) error
-	// Rename moves the entry fromName (naming fvp) of this directory to
-	// toName in toDir (a Vnode of the same FS). tvp is the vnode toName
-	// names now, or nil. The kernel has checked the POSIX rules (type
-	// compatibility, a directory not moved into its own subtree, tvp an
-	// empty directory if fvp is one) and that fvp != tvp; the driver
-	// replaces tvp, lowering its link count, and updates ".." of a moved
-	// directory and both parents' link counts.
-	Rename(fromName string, fvp Vnode, toDir Vnode, toName string, tvp Vnode) error
-
-	// Open is called when a file is opened with flags (O_ACCMODE bits and
-	// O_APPEND etc.). Close is called once for each successful Open.
+	// Open is called when the file is opened with flags (the O_ACCMODE
+	// bits, O_APPEND...); the kernel has checked access and done O_TRUNC
+	// through Setattr. Close is called once for each successful Open.
+	// Errors: EIO; a driver may refuse a kind of file it cannot open.
 	Open(flags int) error
 	Close(flags int) error
 	// Access returns EACCES (or EROFS, EPERM) when cred may not access the
-	// file in the way want (AccessRead|AccessWrite|AccessExec) asks.
+	// file in the way want (AccessRead|AccessWrite|AccessExec) asks. The
+	// kernel calls it before every operation that needs access; most
+	// drivers implement it with CheckAccess plus their own restrictions
+	// (EROFS for writing on a read-only mount).
 	Access(want uint32, cred Cred) error
+	// Getattr returns the file's attributes. EIO on a corrupt inode.
 	Getattr() (Attr, error)
-	// Setattr applies the fields sa.Mask selects. Changing the size
-	// truncates or extends (holes read as zeros); EFBIG past the format's
-	// limit; EISDIR when the size of a directory is set.
-	Setattr(sa SetAttr) error
 
 	// Read reads up to len(p) bytes at off into p, like io.ReaderAt but
 	// returning (0, nil) at or past end of file and short counts only at
-	// end of file. EISDIR on a directory.
+	// end of file. EISDIR on a directory, EIO on a corrupt block map.
 	Read(p []byte, off int64) (int, error)
-	// Write writes p at off, extending the file as needed. It returns
-	// len(p) or an error (ENOSPC, EFBIG); a short count comes with an
-	// error and the bytes counted are written.
-	Write(p []byte, off int64) (int, error)
-	// Fsync makes the file's data, and unless dataOnly its metadata and the
-	// metadata that reaches it, durable on the device.
-	Fsync(dataOnly bool) error
-
 	// Readdir calls fn for each entry from cookie on ("." and ".." first
 	// when cookie is 0) until fn returns false or the directory ends. The
 	// entry for which fn returns false is not consumed: resuming at the
 	// previous entry's Next returns it again. Cookies stay valid while
 	// entries are added and removed: no surviving entry is skipped or
-	// repeated.
+	// repeated. Pre: the kernel has opened the directory; dir shared.
+	// ENOTDIR, EIO.
 	Readdir(cookie uint64, fn func(Dirent) bool) error
 	// Readlink returns a symbolic link's target. EINVAL if not a link.
 	Readlink() (string, error)
 
 	// Inactive is called when the kernel drops its last reference. A file
-	// whose link count is 0 has its storage freed here.
+	// whose link count is 0 has its storage freed here. The kernel only
+	// logs its error.
 	Inactive() error
 	// Reclaim is called after Inactive when the kernel forgets the vnode.
-	// The driver writes back what it still holds and drops its state.
+	// The driver writes back what it still holds and drops its state. The
+	// kernel only logs its error.
 	Reclaim() error
+}
+
+// Writer is implemented by the vnodes of a file system that can be
+// written. On a read-only mount every method returns EROFS (the kernel
+// normally refuses first). Every method may return ENOSPC, EIO, and
+// EFBIG where a size passes the format's limit.
+type Writer interface {
+	// Create makes a regular file name in this directory with the given
+	// permission bits and owner. Pre: dir exclusive; the kernel has
+	// checked write and search permission and that name is not ".." and
+	// does not exist. EEXIST if it does after all.
+	Create(name string, perm, uid, gid uint32) (ino uint64, err error)
+	// Mkdir makes a directory name holding "." and "..", raising this
+	// directory's link count. Pre: as Create. EMLINK when the link count
+	// would overflow.
+	Mkdir(name string, perm, uid, gid uint32) (ino uint64, err error)
+	// Remove deletes the entry name of this directory, which names the
+	// non-directory vp, and lowers vp's link count. Storage is not freed
+	// here: Inactive frees it once the link count is 0 and the last
+	// reference is gone. Pre: dir exclusive; the kernel has checked
+	// permissions and the sticky rule.
+	Remove(name string, vp Vnode) error
+	// Rmdir deletes the directory vp named name. Pre: dir exclusive; the
+	// kernel has checked that vp is a directory and not a mount point.
+	// ENOTEMPTY when vp holds more than "." and "..".
+	Rmdir(name string, vp Vnode) error
+	// Rename moves the entry fromName (naming fvp) of this directory to
+	// toName in toDir (a Vnode of the same FS). tvp is the vnode toName
+	// names now, or nil. Pre: both directories exclusive and the mount's
+	// rename lock; the kernel has checked the POSIX rules (type
+	// compatibility, a directory not moved into its own subtree, tvp an
+	// empty directory if fvp is one) and that fvp != tvp, except for a
+	// rename that changes only the case of a name on a case-insensitive
+	// format. The driver replaces tvp, lowering its link count, and
+	// updates ".." of a moved directory and both parents' link counts.
+	Rename(fromName string, fvp Vnode, toDir Vnode, toName string, tvp Vnode) error
+	// Setattr applies the fields sa.Mask selects. Changing the size
+	// truncates or extends (holes read as zeros); EISDIR when the size of
+	// a directory is set. Pre: the kernel has applied the ownership and
+	// permission rules and turned "now" into times.
+	Setattr(sa SetAttr) error
+	// Write writes p at off, extending the file as needed. It returns
+	// len(p) or an error; a short count comes with an error and the bytes
+	// counted are written.
+	Write(p []byte, off int64) (int, error)
+	// Fsync makes the file's data, and unless dataOnly its metadata and the
+	// metadata that reaches it, durable on the device.
+	Fsync(dataOnly bool) error
+}
+
+// Linker is implemented by a writable format that keeps hard links.
+type Linker interface {
+	// Link enters the existing non-directory vp under name in this
+	// directory and raises vp's link count. Pre: dir exclusive; vp is on
+	// the same FS (EXDEV is the kernel's). EMLINK when vp's link count
+	// would overflow.
+	Link(vp Vnode, name string) error
+}
+
+// Symlinker is implemented by a writable format that keeps symbolic links.
+type Symlinker interface {
+	// Symlink makes a symbolic link name pointing at target (mode 0777).
+	// Pre: as Writer.Create. ENAMETOOLONG when target does not fit.
+	Symlink(name, target string, uid, gid uint32) (ino uint64, err error)
+}
+
+// Mknoder is implemented by a writable format that keeps device nodes,
+// fifos and sockets.
+type Mknoder interface {
+	// Mknod makes a file of any type (mode carries S_IFMT) in this
+	// directory. Pre: as Writer.Create. EPERM for a type the format
+	// cannot store.
+	Mknod(name string, mode, uid, gid uint32, rdev uint64) (ino uint64, err error)
+}
+
+// ReadWriteVnode is every capability of a read-write format that keeps
+// all kinds of file; drivers assert it for their vnode type.
+type ReadWriteVnode interface {
+	Vnode
+	Writer
+	Linker
+	Symlinker
+	Mknoder
 }
 
 // FS is a mounted file system.
@@ -354,6 +435,9 @@ type MountArgs struct {
 	// Options holds driver-specific options; a driver rejects unknown keys
 	// with an error that names them.
 	Options map[string]string
+	// Now is the clock of every time stamp the driver writes (file times,
+	// mount and write times of the superblock); never nil.
+	Now func() time.Time
 	// Log receives the driver's log lines; never nil. The kernel's logger
 	// already carries the mount's name (mount=NAME): lines need not
 	// repeat it.

@@ -25,7 +25,7 @@ func testChmod(e *env) {
 	for _, m := range []uint32{0o600, 0o000, 0o777, 0o4755, 0o2711, 0o1644, 0o644} {
 		before := e.stat("f")
 		if e.caps.Ctime {
-			e.sleepTick()
+			e.tick()
 		}
 		e.ok(e.p.Chmod(e.path("f"), m), "chmod %#o", m)
 		a := e.stat("f")
@@ -73,7 +73,7 @@ func testChown(e *env) {
 		e.fatalf("file made by root has owner %d:%d", before.UID, before.GID)
 	}
 	if e.caps.Ctime {
-		e.sleepTick()
+		e.tick()
 	}
 	e.ok(e.p.Chown(e.path("f"), 1000, 2000), "chown 1000:2000")
 	a := e.stat("f")
@@ -167,7 +167,7 @@ func testUtimes(e *env) {
 	at, mt := ns(946684800), ns(978307200) // 2000-01-01, 2001-01-01
 	before := e.stat("f")
 	if e.caps.Ctime {
-		e.sleepTick()
+		e.tick()
 	}
 	e.ok(e.p.Utimes(e.path("f"), at, mt), "utimes")
 	a := e.stat("f")
@@ -211,18 +211,18 @@ func testUtimesNowOmit(e *env) {
 		e.fatalf("UtimeOmit changed the times: atime %d mtime %d, was %d %d", a.Atime, a.Mtime, base.Atime, base.Mtime)
 	}
 	// Now for mtime, omit atime.
-	t0 := time.Now().Add(-2 * max(e.caps.TimeGranularity, time.Millisecond)).UnixNano()
+	t0 := e.now().Add(-2 * max(e.caps.TimeGranularity, time.Millisecond)).UnixNano()
 	e.ok(e.p.Utimes(e.path("f"), rumpcore.UtimeOmit, rumpcore.UtimeNow), "utimes omit now")
-	t1 := time.Now().Add(2 * max(e.caps.TimeGranularity, time.Millisecond)).UnixNano()
+	t1 := e.now().Add(2 * max(e.caps.TimeGranularity, time.Millisecond)).UnixNano()
 	a := e.stat("f")
 	e.timeCloseG("atime after UtimeOmit", a.Atime, at, e.atimeGranularity())
 	if a.Mtime < t0 || a.Mtime > t1 {
 		e.fatalf("mtime after UtimeNow: %v, want between %v and %v", time.Unix(0, a.Mtime), time.Unix(0, t0), time.Unix(0, t1))
 	}
 	// Now for atime, set mtime.
-	t0 = time.Now().Add(-2 * max(e.caps.TimeGranularity, time.Millisecond)).UnixNano()
+	t0 = e.now().Add(-2 * max(e.caps.TimeGranularity, time.Millisecond)).UnixNano()
 	e.ok(e.p.Utimes(e.path("f"), rumpcore.UtimeNow, mt), "utimes now mt")
-	t1 = time.Now().Add(2 * max(e.caps.TimeGranularity, time.Millisecond)).UnixNano()
+	t1 = e.now().Add(2 * max(e.caps.TimeGranularity, time.Millisecond)).UnixNano()
 	a = e.stat("f")
 	e.timeClose("mtime set explicitly", a.Mtime, mt)
 	if e.atimeGranularity() < 24*time.Hour && (a.Atime < t0 || a.Atime > t1) {
@@ -254,7 +254,7 @@ func testWriteTimes(e *env) {
 	at, mt := ns(946684800), ns(978307200)
 	e.ok(e.p.Utimes(e.path("f"), at, mt), "utimes")
 	before := e.stat("f")
-	e.sleepTick()
+	e.tick()
 	fd, err := e.p.Open(e.path("f"), syscall.O_WRONLY, 0)
 	e.ok(err, "open")
 	e.pwrite(e.p, fd, []byte("y"), 0)
@@ -269,7 +269,7 @@ func testWriteTimes(e *env) {
 	// Truncate does too.
 	e.ok(e.p.Utimes(e.path("f"), at, mt), "utimes")
 	before = e.stat("f")
-	e.sleepTick()
+	e.tick()
 	e.ok(e.p.Truncate(e.path("f"), 1000), "truncate")
 	a = e.stat("f")
 	if a.Mtime <= before.Mtime {
@@ -283,7 +283,7 @@ func testWriteTimes(e *env) {
 		e.fatalf("read changed mtime from %v to %v", time.Unix(0, want), time.Unix(0, got))
 	}
 	// A new file has all its times close to now.
-	now := time.Now().UnixNano()
+	now := e.now().UnixNano()
 	e.writeFile("g", nil, 0o644)
 	g := e.stat("g")
 	for _, tm := range []struct {

@@ -376,7 +376,7 @@ func testDirMtime(e *env) {
 	check := func(what string, op func()) {
 		e.t.Helper()
 		before := e.stat("d")
-		e.sleepTick()
+		e.tick()
 		op()
 		after := e.stat("d")
 		if after.Mtime <= before.Mtime {

@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -99,6 +100,13 @@ type Setup struct {
 	Mount func(t *testing.T, k *rumpcore.Kernel, target string, ro bool) (check func(t *testing.T))
 	// Caps tells which features the format has.
 	Caps Caps
+	// RealClock says the file times come from a clock the suite does not
+	// drive (a mount through another kernel or the host): the cases then
+	// sleep to let time pass. Without it the suite gives the kernel a fake
+	// clock (rumpcore.Options.Now, which reaches every driver through
+	// MountArgs.Now) and moves it forward instead of sleeping; a Mount
+	// that starts a kernel of its own can share it through Kernel.Now.
+	RealClock bool
 	// FillLimit is a size in bytes at which the fresh file system is full
 	// for certain: writing this much into one file must fail with ENOSPC.
 	// It should be small enough to fill fast. 0 fails the ENOSPC case.
@@ -176,11 +184,17 @@ func runCase(t *testing.T, s Setup, c testCase) {
 	case modeRO:
 		readOnly = true
 	}
-	k, err := rumpcore.Init(rumpcore.Options{})
+	var clock *fakeClock
+	opts := rumpcore.Options{}
+	if !s.RealClock {
+		clock = newFakeClock()
+		opts.Now = clock.Now
+	}
+	k, err := rumpcore.Init(opts)
 	if err != nil {
 		t.Fatalf("rumpcore.Init: %v", err)
 	}
-	e := &env{t: t, k: k, s: s, caps: s.Caps, mnt: "/mnt", ro: readOnly}
+	e := &env{t: t, k: k, s: s, caps: s.Caps, mnt: "/mnt", ro: readOnly, clock: clock}
 	defer func() {
 		if err := k.Shutdown(); err != nil {
 			t.Errorf("Shutdown: %v", err)
@@ -209,6 +223,40 @@ type env struct {
 	mnt    string
 	ro     bool
 	checks []func(*testing.T)
+	clock  *fakeClock // nil with Setup.RealClock
+}
+
+// fakeClock is a clock that moves only when told: file times under it
+// are exact, and no case sleeps.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// newFakeClock starts at the present, so that formats that keep only
+// dates from 1980 (FAT) or 1970 on store its times.
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Now().Truncate(2 * time.Second)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// now is the time of the clock file times come from.
+func (e *env) now() time.Time {
+	if e.clock != nil {
+		return e.clock.Now()
+	}
+	return time.Now()
 }
 
 func (e *env) mount(target string, readOnly bool) {
@@ -527,10 +575,14 @@ func (e *env) atimeGranularity() time.Duration {
 	return e.caps.TimeGranularity
 }
 
-// sleepTick waits long enough that a time stamp taken now differs from
+// tick lets enough time pass that a time stamp taken now differs from
 // one taken before.
-func (e *env) sleepTick() {
+func (e *env) tick() {
 	d := max(e.caps.TimeGranularity, 20*time.Millisecond)
+	if e.clock != nil {
+		e.clock.advance(d + d/2)
+		return
+	}
 	time.Sleep(d + d/2)
 }
 
@@ -602,7 +654,7 @@ func SeedFS(fs vnodeops.FS, c Caps) (err error) {
 			}
 		}
 	}()
-	get := func(ino uint64, err error) (vnodeops.Vnode, error) {
+	get := func(ino uint64, err error) (vnodeops.ReadWriteVnode, error) {
 		if err != nil {
 			return nil, err
 		}
@@ -611,9 +663,13 @@ func SeedFS(fs vnodeops.FS, c Caps) (err error) {
 			return nil, err
 		}
 		live = append(live, v)
-		return v, nil
+		rw, ok := v.(vnodeops.ReadWriteVnode)
+		if !ok {
+			return nil, fmt.Errorf("seed: inode %d of a read-only format: %w", ino, syscall.EROFS)
+		}
+		return rw, nil
 	}
-	write := func(v vnodeops.Vnode, data []byte) error {
+	write := func(v vnodeops.ReadWriteVnode, data []byte) error {
 		if err := v.Open(vnodeops.OWronly); err != nil {
 			return err
 		}

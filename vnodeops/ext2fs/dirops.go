@@ -234,7 +234,7 @@ func (v *vnode) newInode(mode, uid, gid uint32) (*vnode, error) {
 	if fs.inodeSize > goodOldInodeSize {
 		c.put16(inExtraIsize, uint16(fs.wantExtra))
 	}
-	now := nowNanos()
+	now := fs.nowNanos()
 	c.setTime(inAtime, inAtimeExtra, now)
 	c.setTime(inMtime, inMtimeExtra, now)
 	c.setTime(inCtime, inCtimeExtra, now)
@@ -252,7 +252,7 @@ func (c *vnode) discard() {
 	if c.hasBlockMap() {
 		c.truncateBlocks(0)
 	}
-	c.put32(inDtime, uint32(nowNanos()/1e9))
+	c.put32(inDtime, uint32(c.fs.now().Unix()))
 	c.sync()
 	c.fs.freeInode(c.ino, c.isDir())
 }

@@ -2,13 +2,10 @@ package ext2fs
 
 import (
 	"syscall"
-	"time"
 
 	"github.com/rump9p/rump9p/blkdev"
 	"github.com/rump9p/rump9p/vnodeops"
 )
-
-func nowNanos() int64 { return time.Now().UnixNano() }
 
 // Open implements vnodeops.Vnode.
 func (v *vnode) Open(flags int) error {
@@ -270,7 +267,7 @@ func (v *vnode) Setattr(sa vnodeops.SetAttr) error {
 	if sa.Mask&known == 0 {
 		return nil
 	}
-	now := nowNanos()
+	now := v.fs.nowNanos()
 	if sa.Mask&vnodeops.SetSize != 0 {
 		switch {
 		case v.isDir():
@@ -360,7 +357,7 @@ func (v *vnode) inactiveLocked() error {
 	}
 	v.put32(inSizeLo, 0)
 	v.put32(inSizeHi, 0)
-	v.put32(inDtime, uint32(time.Now().Unix()))
+	v.put32(inDtime, uint32(v.fs.now().Unix()))
 	note(v.sync())
 	note(fs.freeInode(v.ino, dir))
 	v.freed = true

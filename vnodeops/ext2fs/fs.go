@@ -126,6 +126,7 @@ type fsys struct {
 	mountState     uint16 // s_state at mount, restored at unmount
 	sbDirty        bool
 	maxFileSize    int64
+	now            func() time.Time // MountArgs.Now
 	unmounted      bool
 
 	idxMu sync.Mutex
@@ -177,7 +178,10 @@ func Mount(a vnodeops.MountArgs) (vnodeops.FS, error) {
 		slices.Sort(unknown)
 		return nil, mountErr(syscall.EINVAL, "unknown option(s) %s (known: %s)", strings.Join(unknown, ", "), optROFallback)
 	}
-	fs := &fsys{name: a.Name, dev: a.Dev, log: log, ro: a.ReadOnly || a.Dev.ReadOnly()}
+	fs := &fsys{name: a.Name, dev: a.Dev, log: log, now: a.Now, ro: a.ReadOnly || a.Dev.ReadOnly()}
+	if fs.now == nil {
+		fs.now = time.Now
+	}
 	if err := fs.readSuper(); err != nil {
 		return nil, err
 	}
@@ -200,7 +204,7 @@ func Mount(a vnodeops.MountArgs) (vnodeops.FS, error) {
 			log.Warn("ext2fs: file system has errors recorded; run e2fsck")
 		}
 		le.PutUint16(fs.sbRaw[sbMntCount:], le.Uint16(fs.sbRaw[sbMntCount:])+1)
-		le.PutUint32(fs.sbRaw[sbMtime:], uint32(time.Now().Unix()))
+		le.PutUint32(fs.sbRaw[sbMtime:], uint32(fs.now().Unix()))
 		if err := fs.writeSuper(fs.mountState &^ stateValid); err != nil {
 			return nil, err
 		}
@@ -330,6 +334,9 @@ func (fs *fsys) readSuper() error {
 // computeMaxSize is the largest file the indirect block map and the
 // 32-bit i_blocks (512-byte units) can describe, or 2^31-1 without
 // large_file.
+// nowNanos is the clock's time in nanoseconds.
+func (fs *fsys) nowNanos() int64 { return fs.now().UnixNano() }
+
 // addressable is the largest size a block-mapped or extent-mapped file of
 // this file system can have: 12 direct, single, double and triple
 // indirect blocks, or 2^32 logical blocks (ext4 extents carry a 32-bit
@@ -584,7 +591,7 @@ func (fs *fsys) writeSuper(state uint16) error {
 	}
 	le.PutUint32(sb[sbFreeInodes:], fs.freeInodes)
 	le.PutUint16(sb[sbState:], state)
-	le.PutUint32(sb[sbWtime:], uint32(time.Now().Unix()))
+	le.PutUint32(sb[sbWtime:], uint32(fs.now().Unix()))
 	blk := int64(sbOffset / fs.bs)
 	off := sbOffset % fs.bs
 	b, err := fs.cache.Get(blk)

@@ -7,6 +7,12 @@ import (
 	"github.com/rump9p/rump9p/vnodeops"
 )
 
+var (
+	_ vnodeops.ReadWriteVnode = (*vnode)(nil)
+	_ vnodeops.Xattrs         = (*vnode)(nil)
+	_ vnodeops.FS             = (*fsys)(nil)
+)
+
 // vnode is one in-memory inode; it implements vnodeops.Vnode. raw is the
 // on-disk inode, read and written under fs.mu; every change is written
 // through to the inode table buffer at once (writeInode).
@@ -307,7 +313,7 @@ func (v *vnode) sync() error {
 
 // touch sets the modification and/or change time to now.
 func (v *vnode) touch(mtime, ctime bool) {
-	now := nowNanos()
+	now := v.fs.nowNanos()
 	if mtime {
 		v.setTime(inMtime, inMtimeExtra, now)
 	}

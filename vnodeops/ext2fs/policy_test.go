@@ -58,7 +58,7 @@ func TestFeaturePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := root.Create("x", 0o644, 0, 0); !isErrno(err, syscall.EROFS) {
+	if _, err := root.(vnodeops.Writer).Create("x", 0o644, 0, 0); !isErrno(err, syscall.EROFS) {
 		t.Fatalf("create on fallback mount: %v", err)
 	}
 	root.Inactive()

@@ -245,7 +245,7 @@ func Mount(args vnodeops.MountArgs) (vnodeops.FS, error) {
 		ro:        args.ReadOnly,
 		g:         g,
 		opt:       opt,
-		now:       time.Now,
+		now:       args.Now,
 		live:      map[uint64]*node{},
 		alias:     map[uint64]pos{},
 		posIno:    map[pos]uint64{},
@@ -256,6 +256,9 @@ func Mount(args vnodeops.MountArgs) (vnodeops.FS, error) {
 	}
 	if fs.log == nil {
 		fs.log = slog.New(slog.DiscardHandler)
+	}
+	if fs.now == nil {
+		fs.now = time.Now
 	}
 	if err := fs.countFree(); err != nil {
 		return nil, fmt.Errorf("msdosfs: %s: reading the FAT: %w", dev.Name(), err)

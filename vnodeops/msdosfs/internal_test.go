@@ -131,15 +131,15 @@ func TestInodeScheme(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs := vfs.(*FS)
-	get := func(ino uint64) vnodeops.Vnode {
+	get := func(ino uint64) vnodeops.ReadWriteVnode {
 		t.Helper()
-		v, err := fs.VGet(ino)
+		v, err := rwGet(fs, ino)
 		if err != nil {
 			t.Fatalf("VGet(%#x): %v", ino, err)
 		}
 		return v
 	}
-	put := func(v vnodeops.Vnode) {
+	put := func(v vnodeops.ReadWriteVnode) {
 		v.Inactive()
 		v.Reclaim()
 	}
@@ -215,7 +215,7 @@ func TestInodeScheme(t *testing.T) {
 		t.Errorf("read of unlinked b: %v", err)
 	}
 	put(b)
-	if _, err := fs.VGet(bIno); err == nil && bIno != cIno {
+	if _, err := rwGet(fs, bIno); err == nil && bIno != cIno {
 		// bIno is b's natural number; the slot now holds c under cIno.
 		t.Errorf("VGet of the removed file's number succeeded")
 	}
@@ -261,7 +261,7 @@ func TestInodeScheme(t *testing.T) {
 	if err := root.Rmdir("e MOVED", e); err != nil {
 		t.Errorf("rmdir: %v", err)
 	}
-	for _, v := range []vnodeops.Vnode{e, a, d, root} {
+	for _, v := range []vnodeops.ReadWriteVnode{e, a, d, root} {
 		put(v)
 	}
 	if err := fs.Unmount(false); err != nil {
@@ -276,7 +276,7 @@ func TestUnsupportedTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := vfs.VGet(vfs.Root())
+	root, err := rwGet(vfs, vfs.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestUnsupportedTypes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("mknod regular: %v", err)
 	}
-	f, err := vfs.VGet(ino)
+	f, err := rwGet(vfs, ino)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func TestUnsupportedTypes(t *testing.T) {
 	if err := f.Readdir(0, func(vnodeops.Dirent) bool { return true }); err != syscall.ENOTDIR {
 		t.Errorf("readdir of a file: %v", err)
 	}
-	for _, v := range []vnodeops.Vnode{f, root} {
+	for _, v := range []vnodeops.ReadWriteVnode{f, root} {
 		v.Inactive()
 		v.Reclaim()
 	}
@@ -325,7 +325,7 @@ func TestReadOnlyMount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := vfs.VGet(vfs.Root())
+	root, err := rwGet(vfs, vfs.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestFAT32NoMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := vfs.VGet(vfs.Root())
+	root, err := rwGet(vfs, vfs.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,14 +369,14 @@ func TestFAT32NoMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := vfs.VGet(ino)
+	f, err := rwGet(vfs, ino)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.Write(make([]byte, 10000), 0); err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []vnodeops.Vnode{f, root} {
+	for _, v := range []vnodeops.ReadWriteVnode{f, root} {
 		v.Inactive()
 		v.Reclaim()
 	}
@@ -395,4 +395,13 @@ func TestFAT32NoMirror(t *testing.T) {
 	if c3 := binary.LittleEndian.Uint32(fat1[3*4:]) & 0x0FFFFFFF; c3 != 4 {
 		t.Errorf("FAT 1 entry of cluster 3 = %#x, want 4", c3)
 	}
+}
+
+// rwGet is fs.VGet with the vnode's whole read-write interface.
+func rwGet(fs vnodeops.FS, ino uint64) (vnodeops.ReadWriteVnode, error) {
+	v, err := fs.VGet(ino)
+	if err != nil {
+		return nil, err
+	}
+	return v.(vnodeops.ReadWriteVnode), nil
 }

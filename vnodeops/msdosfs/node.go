@@ -8,6 +8,11 @@ import (
 	"github.com/rump9p/rump9p/vnodeops"
 )
 
+var (
+	_ vnodeops.ReadWriteVnode = (*node)(nil)
+	_ vnodeops.FS             = (*FS)(nil)
+)
+
 // node is a live vnode: a file or directory the kernel holds.
 type node struct {
 	fs   *FS

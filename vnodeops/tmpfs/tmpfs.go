@@ -124,8 +124,8 @@ type FS struct {
 }
 
 var (
-	_ vnodeops.FS    = (*FS)(nil)
-	_ vnodeops.Vnode = (*node)(nil)
+	_ vnodeops.FS             = (*FS)(nil)
+	_ vnodeops.ReadWriteVnode = (*node)(nil)
 )
 
 // New returns an empty file system holding only its root directory.
@@ -166,7 +166,7 @@ func mount(args vnodeops.MountArgs) (vnodeops.FS, error) {
 	if args.Dev != nil {
 		return nil, fmt.Errorf("tmpfs %s: takes no device: %w", args.Name, syscall.EINVAL)
 	}
-	opts := Options{ReadOnly: args.ReadOnly}
+	opts := Options{ReadOnly: args.ReadOnly, Now: args.Now}
 	mode, modeSet, err := parseOptions(args.Options, &opts)
 	if err != nil {
 		return nil, fmt.Errorf("tmpfs %s: %w", args.Name, err)

@@ -35,14 +35,14 @@ func (c *clock) tick() int64 {
 	return c.t.UnixNano()
 }
 
-func newFS(t testing.TB, opts Options) (*FS, vnodeops.Vnode) {
+func newFS(t testing.TB, opts Options) (*FS, vnodeops.ReadWriteVnode) {
 	t.Helper()
 	fs := New(opts)
 	root, err := fs.VGet(fs.Root())
 	if err != nil {
 		t.Fatalf("VGet(root): %v", err)
 	}
-	return fs, root
+	return fs, root.(vnodeops.ReadWriteVnode)
 }
 
 func wantErr(t testing.TB, what string, err error, want syscall.Errno) {
@@ -59,14 +59,14 @@ func ok(t testing.TB, what string, err error) {
 	}
 }
 
-func vget(t testing.TB, fs *FS, ino uint64) vnodeops.Vnode {
+func vget(t testing.TB, fs *FS, ino uint64) vnodeops.ReadWriteVnode {
 	t.Helper()
 	v, err := fs.VGet(ino)
 	ok(t, fmt.Sprintf("VGet(%d)", ino), err)
-	return v
+	return v.(vnodeops.ReadWriteVnode)
 }
 
-func attr(t testing.TB, v vnodeops.Vnode) vnodeops.Attr {
+func attr(t testing.TB, v vnodeops.ReadWriteVnode) vnodeops.Attr {
 	t.Helper()
 	a, err := v.Getattr()
 	ok(t, "Getattr", err)
@@ -74,27 +74,27 @@ func attr(t testing.TB, v vnodeops.Vnode) vnodeops.Attr {
 }
 
 // release does what the kernel does when it drops its last reference.
-func release(t testing.TB, v vnodeops.Vnode) {
+func release(t testing.TB, v vnodeops.ReadWriteVnode) {
 	t.Helper()
 	ok(t, "Inactive", v.Inactive())
 	ok(t, "Reclaim", v.Reclaim())
 }
 
-func create(t testing.TB, fs *FS, dir vnodeops.Vnode, name string) vnodeops.Vnode {
+func create(t testing.TB, fs *FS, dir vnodeops.ReadWriteVnode, name string) vnodeops.ReadWriteVnode {
 	t.Helper()
 	ino, err := dir.Create(name, 0o644, 0, 0)
 	ok(t, "Create "+name, err)
 	return vget(t, fs, ino)
 }
 
-func mkdir(t testing.TB, fs *FS, dir vnodeops.Vnode, name string) vnodeops.Vnode {
+func mkdir(t testing.TB, fs *FS, dir vnodeops.ReadWriteVnode, name string) vnodeops.ReadWriteVnode {
 	t.Helper()
 	ino, err := dir.Mkdir(name, 0o755, 0, 0)
 	ok(t, "Mkdir "+name, err)
 	return vget(t, fs, ino)
 }
 
-func readAll(t testing.TB, v vnodeops.Vnode) []byte {
+func readAll(t testing.TB, v vnodeops.ReadWriteVnode) []byte {
 	t.Helper()
 	a := attr(t, v)
 	p := make([]byte, a.Size+10)
@@ -106,7 +106,7 @@ func readAll(t testing.TB, v vnodeops.Vnode) []byte {
 	return p[:n]
 }
 
-func names(t testing.TB, dir vnodeops.Vnode) []string {
+func names(t testing.TB, dir vnodeops.ReadWriteVnode) []string {
 	t.Helper()
 	var out []string
 	ok(t, "Readdir", dir.Readdir(0, func(d vnodeops.Dirent) bool {
@@ -599,7 +599,7 @@ func TestLinkCounts(t *testing.T) {
 }
 
 // vget2 looks up name in dir and gets its vnode.
-func vget2(t testing.TB, fs *FS, dir vnodeops.Vnode, name string) vnodeops.Vnode {
+func vget2(t testing.TB, fs *FS, dir vnodeops.ReadWriteVnode, name string) vnodeops.ReadWriteVnode {
 	t.Helper()
 	ino, err := dir.Lookup(name)
 	ok(t, "Lookup "+name, err)
