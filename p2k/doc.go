@@ -65,8 +65,8 @@
 // SETXATTR and REMOVEXATTR answer ENOTSUP (the kernel's attributes are
 // read-only). RENAME_EXCHANGE and RENAME_WHITEOUT answer EINVAL: the
 // kernel has no atomic exchange. RENAME_NOREPLACE is a lookup followed by
-// a rename, atomic against other requests of this Server but not against
-// other fronts of the same kernel. FALLOCATE, COPY_FILE_RANGE, LSEEK
+// a rename, not one atomic step: a file given the new name in between is
+// replaced (rumpcore has no rename that refuses a target). FALLOCATE, COPY_FILE_RANGE, LSEEK
 // (SEEK_DATA/SEEK_HOLE), IOCTL, POLL, TMPFILE and STATX answer ENOSYS,
 // and the host kernel falls back where it can. A SETLKW never reports
 // EDEADLK. Inode numbers seen on the host are the kernel's for files of
