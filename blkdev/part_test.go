@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rump9p/rump9p/tests/hosttools"
 	"hash/crc32"
 	"io"
 	"os"
@@ -467,22 +468,10 @@ func TestWindow(t *testing.T) {
 	}
 }
 
-// tool finds an external program; a missing one fails the test: the
-// image tools are part of the test environment (apt-get install -y fdisk
-// gdisk).
+// tool finds an external program; a missing one fails the test.
 func tool(t *testing.T, name string) string {
 	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatalf("%s not found: install it (apt-get install -y fdisk gdisk)", name)
-	return ""
+	return hosttools.Need(t, name)
 }
 
 func run(t *testing.T, stdin string, name string, args ...string) string {

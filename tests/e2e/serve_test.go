@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/rump9p/rump9p/tests/hosttools"
 	"io"
 	"net"
 	"os"
@@ -205,11 +206,7 @@ func TestServeDefaultOverTCPWithTwoClients(t *testing.T) {
 	}
 
 	// diod's own client, an independent implementation of 9P2000.L.
-	for _, tool := range []string{"diodcat", "diodls"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed (tests/run.sh installs diod): %v", tool, err)
-		}
-	}
+	hosttools.NeedAll(t, "diodcat", "diodls")
 	out, err := exec.Command("diodcat", "-s", addr, "-a", "tmp", "-u", "0", "hello.txt").CombinedOutput()
 	if err != nil {
 		t.Fatalf("diodcat: %v\n%s", err, out)
@@ -397,11 +394,7 @@ func TestServeRefusesBadConfig(t *testing.T) {
 // the server, stops it with SIGTERM, and requires e2fsck to find the image
 // clean (marked clean, counts exact) with the data in place (debugfs).
 func TestServeExt2SigtermLeavesCleanImage(t *testing.T) {
-	for _, tool := range []string{"mke2fs", "e2fsck", "debugfs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed (tests/run.sh installs e2fsprogs): %v", tool, err)
-		}
-	}
+	hosttools.NeedAll(t, "mke2fs", "e2fsck", "debugfs")
 	dir := t.TempDir()
 	img := filepath.Join(dir, "disk.img")
 	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", img, "8M").CombinedOutput(); err != nil {

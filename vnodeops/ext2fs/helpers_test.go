@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/rump9p/rump9p/tests/hosttools"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -19,32 +20,11 @@ import (
 	"github.com/rump9p/rump9p/vnodeops"
 )
 
-var toolsOnce sync.Once
-var toolsErr error
 
-// needTools makes sure mke2fs, e2fsck and debugfs exist, installing
-// e2fsprogs if they do not; a missing tool fails the test.
+// needTools fails the test unless mke2fs, e2fsck and debugfs exist.
 func needTools(t testing.TB) {
 	t.Helper()
-	toolsOnce.Do(func() {
-		missing := func() bool {
-			for _, n := range []string{"mke2fs", "e2fsck", "debugfs"} {
-				if _, err := exec.LookPath(n); err != nil {
-					return true
-				}
-			}
-			return false
-		}
-		if missing() {
-			out, err := exec.Command("apt-get", "install", "-y", "e2fsprogs").CombinedOutput()
-			if err != nil || missing() {
-				toolsErr = fmt.Errorf("e2fsprogs missing and apt-get install failed: %v\n%s", err, out)
-			}
-		}
-	})
-	if toolsErr != nil {
-		t.Fatal(toolsErr)
-	}
+	hosttools.NeedAll(t, "mke2fs", "e2fsck", "debugfs")
 }
 
 // mkfs makes an image of size (e.g. "64M") at img with mke2fs and args,

@@ -14,28 +14,16 @@ import (
 	"testing"
 
 	"github.com/rump9p/rump9p/rumpcore"
+	"github.com/rump9p/rump9p/tests/hosttools"
 	"github.com/rump9p/rump9p/vnodeops"
 	_ "github.com/rump9p/rump9p/vnodeops/msdosfs"
 )
 
 // tool returns the path of an external program the tests need; a missing
-// tool fails the test (install dosfstools, mtools, fdisk, gdisk).
+// tool fails the test.
 func tool(t testing.TB, name string) string {
 	t.Helper()
-	for _, dir := range []string{"", "/usr/sbin/", "/sbin/"} {
-		p := dir + name
-		if dir == "" {
-			if lp, err := exec.LookPath(name); err == nil {
-				return lp
-			}
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatalf("%s not found: install dosfstools, mtools, fdisk and gdisk", name)
-	return ""
+	return hosttools.Need(t, name)
 }
 
 // run runs a command and fails the test when it fails.

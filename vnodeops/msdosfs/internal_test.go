@@ -2,6 +2,7 @@ package msdosfs
 
 import (
 	"encoding/binary"
+	"github.com/rump9p/rump9p/tests/hosttools"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -107,10 +108,7 @@ func mkImage(t *testing.T, sizeKiB string, args ...string) *blkdev.MemDevice {
 func mkImageBytes(t *testing.T, sizeKiB string, args ...string) []byte {
 	t.Helper()
 	img := filepath.Join(t.TempDir(), "img")
-	path, err := exec.LookPath("mkfs.fat")
-	if err != nil {
-		path = "/usr/sbin/mkfs.fat"
-	}
+	path := hosttools.Need(t, "mkfs.fat")
 	if out, err := exec.Command(path, append(args, "-C", img, sizeKiB)...).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.fat: %v\n%s", err, out)
 	}

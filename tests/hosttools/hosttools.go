@@ -1,0 +1,64 @@
+// Package hosttools finds the external programs tests use: image makers
+// and checkers (mke2fs, e2fsck, mkfs.fat, fsck.fat, mtools, xorriso,
+// sfdisk, sgdisk), a second 9P peer (diod) and QEMU. The test command
+// (./tests/run.sh) installs them with apt-get; a test never installs
+// anything and never skips for a missing tool: it fails, naming the
+// Debian package to install.
+package hosttools
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// packages maps a program to the Debian package that holds it.
+var packages = map[string]string{
+	"mke2fs": "e2fsprogs", "e2fsck": "e2fsprogs", "debugfs": "e2fsprogs", "dumpe2fs": "e2fsprogs",
+	"mkfs.fat": "dosfstools", "fsck.fat": "dosfstools",
+	"mcopy": "mtools", "mdir": "mtools", "mmd": "mtools", "mtype": "mtools",
+	"xorriso": "xorriso",
+	"sfdisk":  "fdisk", "sgdisk": "gdisk",
+	"diod": "diod", "diodcat": "diod", "diodls": "diod",
+	"qemu-system-x86_64": "qemu-system-x86",
+	"fusermount3":        "fuse3",
+	"fuse2fs":            "fuse2fs",
+}
+
+// Find returns the path of program name: on $PATH, or in /usr/sbin and
+// /sbin (not on a non-root user's PATH), or "" when it is missing.
+func Find(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+// Need returns the path of program name, failing t when it is missing.
+func Need(t testing.TB, name string) string {
+	t.Helper()
+	p := Find(name)
+	if p == "" {
+		pkg := packages[name]
+		if pkg == "" {
+			pkg = "the package holding it"
+		}
+		t.Fatalf("%s is not installed: the test command ./tests/run.sh installs it (apt-get install %s)", name, pkg)
+	}
+	return p
+}
+
+// NeedAll is Need for several programs.
+func NeedAll(t testing.TB, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		Need(t, n)
+	}
+}
