@@ -89,3 +89,45 @@ func probeMaxSize(t *testing.T, args []string) int64 {
 	defer fs.Unmount(false)
 	return fs.(*fsys).maxFileSize
 }
+
+// TestConformanceReadOnly runs the suite's read-only mode on ext3 and ext4
+// images as mke2fs makes them by default (ext4: extents, 64bit, flex_bg,
+// metadata_csum, huge_file, dir_nlink, extra_isize), which
+// this driver reads but does not write, populated with -d.
+func TestConformanceReadOnly(t *testing.T) {
+	for _, typ := range []string{"ext3", "ext4"} {
+		t.Run(typ, func(t *testing.T) {
+			t.Parallel()
+			caps := conformance.Caps{
+				HardLinks:    true,
+				Symlinks:     true,
+				Ownership:    true,
+				Permissions:  true,
+				Sticky:       true,
+				Sparse:       true,
+				Mknod:        true,
+				DirLinkCount: true,
+				StableInodes: true,
+				Ctime:        true,
+				NameMax:      255,
+				SymlinkMax:   4095,
+			}
+			conformance.Run(t, conformance.Setup{
+				Name: "ext2fs-" + typ + "-ro",
+				Mount: func(t *testing.T, k *rumpcore.Kernel, target string, ro bool) func(t *testing.T) {
+					img := filepath.Join(t.TempDir(), "img")
+					src := t.TempDir()
+					if err := conformance.WriteSeedDir(src, caps); err != nil {
+						t.Fatal(err)
+					}
+					mkfs(t, img, "16M", src, "-t", typ)
+					if err := k.Mount(target, rumpcore.MountSpec{Type: "ext2fs", Image: img, ReadOnly: true}); err != nil {
+						t.Fatalf("mount %s: %v", img, err)
+					}
+					return func(t *testing.T) { fsck(t, img) }
+				},
+				Caps: caps,
+			})
+		})
+	}
+}
