@@ -579,9 +579,9 @@ func (f *file) Lock(pid int, typ p9.LockType, _ p9.LockFlags, start, length uint
 	return p9.LockStatusError, linux.EINVAL
 }
 
-// Xattrs are not supported. The library turns Txattrwalk errors into
-// EINVAL, so these codes reach the client only from SetXattr and
-// RemoveXattr (at Tclunk).
+// Xattrs are served read-only. The library turns Txattrwalk errors into
+// EINVAL, so the codes of GetXattr and ListXattrs reach the client as
+// EINVAL; those of SetXattr and RemoveXattr reach it (at Tclunk).
 
 // GetXattr implements p9.File with the driver's attributes. On success
 // the library makes a second fid that shares this File (and will Close it

@@ -107,8 +107,10 @@ func (v *Vnode) Mkdir(cred vnodeops.Cred, name string, perm uint32) (*Vnode, err
 	})
 }
 
-// Symlink makes the symbolic link name in v pointing at target. EINVAL for
-// an empty target, ENAMETOOLONG past 4095 bytes.
+// Symlink makes the symbolic link name in v pointing at target. ENOENT for
+// an empty target (as Linux answers symlink("", ...)), ENAMETOOLONG past
+// 4095 bytes, EROFS on a read-only format, EPERM where the format keeps no
+// symbolic links.
 func (v *Vnode) Symlink(cred vnodeops.Cred, name, target string) (*Vnode, error) {
 	if target == "" {
 		return nil, syscall.ENOENT
