@@ -29,16 +29,6 @@ func (v *Vnode) prepareEntry(cred vnodeops.Cred, name string) (vnodeops.Attr, er
 	return a, nil
 }
 
-// newOwner is the owner of a file cred makes in a directory with
-// attributes dir: a set-group-ID directory passes on its group, as on BSD
-// and Linux.
-func newOwner(cred vnodeops.Cred, dir vnodeops.Attr) (uid, gid uint32) {
-	if dir.Mode&vnodeops.S_ISGID != 0 {
-		return cred.UID, dir.GID
-	}
-	return cred.UID, cred.GID
-}
-
 // makeEntry runs a driver call that creates name in v and returns a
 // reference to the new file.
 func (v *Vnode) makeEntry(cred vnodeops.Cred, name string, mk func(dir vnodeops.Attr) (uint64, error)) (*Vnode, error) {
@@ -79,15 +69,6 @@ func (v *Vnode) Create(cred vnodeops.Cred, name string, perm uint32) (*Vnode, er
 		uid, gid := newOwner(cred, dir)
 		return w.Create(name, clearSGID(cred, gid, perm&vnodeops.PermMask), uid, gid)
 	})
-}
-
-// clearSGID drops S_ISGID from a new file's mode when its creator is not
-// in the file's group, as Linux's inode_init_owner does.
-func clearSGID(cred vnodeops.Cred, gid, perm uint32) uint32 {
-	if perm&vnodeops.S_ISGID != 0 && !cred.IsRoot() && !cred.InGroup(gid) {
-		perm &^= vnodeops.S_ISGID
-	}
-	return perm
 }
 
 // Mkdir makes the directory name in v; a set-group-ID parent passes its
@@ -194,13 +175,6 @@ func (v *Vnode) Link(cred vnodeops.Cred, target *Vnode, name string) error {
 	}
 	defer exit()
 	return errno(l.Link(target.vn, name))
-}
-
-// stickyDenied reports whether the sticky bit of directory dir forbids
-// cred to remove or rename the file with attributes fa.
-func stickyDenied(cred vnodeops.Cred, dir, fa vnodeops.Attr) bool {
-	return dir.Mode&vnodeops.S_ISVTX != 0 && !cred.IsRoot() &&
-		cred.UID != fa.UID && cred.UID != dir.UID
 }
 
 // lookupNoCross returns the vnode name names in v without crossing into a

@@ -257,7 +257,8 @@ func (v *Vnode) Append(p []byte) (int, int64, error) {
 // group, or root; size needs write access and a non-directory (EISDIR).
 // S_ISGID is dropped from a chmod by a non-member of the file's group, and
 // S_ISUID/S_ISGID from a non-directory whose owner changes. EROFS on a
-// read-only mount. Times equal to UtimeOmit are left alone.
+// read-only mount. Times equal to UtimeOmit are left alone. The rules are
+// setattrPolicy's (policy.go).
 func (v *Vnode) Setattr(cred vnodeops.Cred, sa vnodeops.SetAttr) error {
 	return v.setattr(cred, sa, false)
 }
@@ -288,91 +289,13 @@ func (v *Vnode) setattr(cred vnodeops.Cred, sa vnodeops.SetAttr, openForWrite bo
 	if err != nil {
 		return err
 	}
-	owner := cred.IsRoot() || cred.UID == a.UID
-	now := v.k.now().UnixNano()
-	if sa.Mask&vnodeops.SetMode != 0 {
-		if !owner {
-			return syscall.EPERM
-		}
-		sa.Mode &= vnodeops.PermMask
-		gid := a.GID
-		if sa.Mask&vnodeops.SetGID != 0 {
-			gid = sa.GID
-		}
-		if !cred.IsRoot() && !cred.InGroup(gid) {
-			sa.Mode &^= vnodeops.S_ISGID
-		}
+	access := func() error { return v.Access(cred, vnodeops.AccessWrite) }
+	if openForWrite {
+		access = nil // checked at open
 	}
-	if sa.Mask&vnodeops.SetUID != 0 && sa.UID != a.UID && !cred.IsRoot() {
-		return syscall.EPERM
-	}
-	if sa.Mask&vnodeops.SetGID != 0 && sa.GID != a.GID && !cred.IsRoot() {
-		if cred.UID != a.UID || !cred.InGroup(sa.GID) {
-			return syscall.EPERM
-		}
-	}
-	if sa.Mask&(vnodeops.SetUID|vnodeops.SetGID) != 0 && !a.IsDir() &&
-		(sa.UID != a.UID && sa.Mask&vnodeops.SetUID != 0 || sa.GID != a.GID && sa.Mask&vnodeops.SetGID != 0) {
-		mode := a.Mode
-		if sa.Mask&vnodeops.SetMode != 0 {
-			mode = sa.Mode
-		}
-		clear := uint32(vnodeops.S_ISUID)
-		if mode&0o010 != 0 {
-			clear |= vnodeops.S_ISGID
-		}
-		if mode&clear != 0 {
-			sa.Mode = mode & vnodeops.PermMask &^ clear
-			sa.Mask |= vnodeops.SetMode
-		}
-	}
-	timeToNow := func(t *int64) bool {
-		if *t == UtimeNow {
-			*t = now
-			return true
-		}
-		return false
-	}
-	if sa.Mask&(vnodeops.SetAtime|vnodeops.SetMtime) != 0 {
-		allNow := true
-		if sa.Mask&vnodeops.SetAtime != 0 && !timeToNow(&sa.Atime) {
-			allNow = false
-		}
-		if sa.Mask&vnodeops.SetMtime != 0 && !timeToNow(&sa.Mtime) {
-			allNow = false
-		}
-		if !owner {
-			if !allNow {
-				return syscall.EPERM
-			}
-			if !openForWrite {
-				if err := v.Access(cred, vnodeops.AccessWrite); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if sa.Mask&vnodeops.SetCtime != 0 {
-		timeToNow(&sa.Ctime)
-	}
-	if sa.Mask&vnodeops.SetFlags != 0 && !owner {
-		return syscall.EPERM
-	}
-	if sa.Mask&vnodeops.SetSize != 0 {
-		if a.IsDir() {
-			return syscall.EISDIR
-		}
-		if a.Mode&vnodeops.S_IFMT != vnodeops.S_IFREG {
-			return syscall.EINVAL
-		}
-		if int64(sa.Size) < 0 {
-			return syscall.EINVAL
-		}
-		if !openForWrite {
-			if err := v.Access(cred, vnodeops.AccessWrite); err != nil {
-				return err
-			}
-		}
+	sa, err = setattrPolicy(cred, a, sa, v.k.now().UnixNano(), access)
+	if err != nil {
+		return err
 	}
 	exit, err := v.m.enter()
 	if err != nil {
