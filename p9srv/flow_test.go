@@ -2,6 +2,7 @@ package p9srv
 
 import (
 	"encoding/binary"
+	"github.com/rump9p/rump9p/tests/p9raw"
 	"io"
 	"net"
 	"testing"
@@ -44,14 +45,14 @@ func TestBackpressure(t *testing.T) {
 	var hogs []*rawSession
 	for range 2 {
 		nc, _ := rawVersion(t, addr, msize)
-		h := &rawSession{t: t, nc: nc}
-		h.call(msgTattach, le32(1), le32(noUID), str9(""), str9("tmp1"), le32(0))
+		h := &rawSession{&p9raw.Session{T: t, Nc: nc}}
+		h.Call(msgTattach, le32(1), le32(noUID), str9(""), str9("tmp1"), le32(0))
 		h.open(2, "big")
 		var burst []byte
 		for i := range reads {
 			burst = append(burst, rawFrame(msgTread, uint16(i+100), le32(2), le64(0), le32(msize))...)
 		}
-		go h.nc.Write(burst) // blocks once the server stops reading
+		go h.Nc.Write(burst) // blocks once the server stops reading
 		hogs = append(hogs, h)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -69,16 +70,16 @@ func TestBackpressure(t *testing.T) {
 	// Another connection is served meanwhile.
 	other := newRawSession(t, addr, "tmp1")
 	other.open(2, "big")
-	if body := other.call(msgTread, le32(2), le64(0), le32(4096)); len(body) < 4 {
+	if body := other.Call(msgTread, le32(2), le64(0), le32(4096)); len(body) < 4 {
 		t.Errorf("read of another connection: %x", body)
 	}
 
 	// The hogs read their replies: all are answered, in any order.
 	for _, h := range hogs {
-		h.nc.SetReadDeadline(time.Now().Add(60 * time.Second))
+		h.Nc.SetReadDeadline(time.Now().Add(60 * time.Second))
 		seen := map[uint16]bool{}
 		for len(seen) < reads {
-			typ, tag, err := readTagged(h.nc)
+			typ, tag, err := readTagged(h.Nc)
 			if err != nil {
 				t.Fatalf("after %d replies: %v", len(seen), err)
 			}
@@ -87,9 +88,9 @@ func TestBackpressure(t *testing.T) {
 			}
 			seen[tag] = true
 		}
-		h.nc.Close()
+		h.Nc.Close()
 	}
-	other.nc.Close()
+	other.Nc.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for s.mem.inUse() != 0 && time.Now().Before(deadline) {
 		sleepMs(10)

@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/rump9p/rump9p/tests/p9raw"
 	"io"
 	"net"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -75,31 +75,8 @@ func startServer(t testing.TB, k *rumpcore.Kernel, opts Options, unix bool) (*Se
 // uidConn is a client connection that puts uid into the n_uname of every
 // Tattach it sends (the hugelgupf client always sends NoUID).
 type uidConn struct {
-	net.Conn
+	*p9raw.Conn
 	uid atomic.Uint32
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (c *uidConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.buf = append(c.buf, p...)
-	for len(c.buf) >= 7 {
-		size := int(binary.LittleEndian.Uint32(c.buf))
-		if len(c.buf) < size {
-			break
-		}
-		fr := c.buf[:size]
-		if fr[4] == msgTattach {
-			binary.LittleEndian.PutUint32(fr[size-4:], c.uid.Load())
-		}
-		if _, err := c.Conn.Write(fr); err != nil {
-			return 0, err
-		}
-		c.buf = c.buf[size:]
-	}
-	return len(p), nil
 }
 
 // dial connects a client that attaches as uid (NoUID for the client's
@@ -110,8 +87,9 @@ func dial(t testing.TB, addr net.Addr, uid uint32, msize uint32) (*p9.Client, *u
 	if err != nil {
 		t.Fatal(err)
 	}
-	uc := &uidConn{Conn: nc}
+	uc := &uidConn{}
 	uc.uid.Store(uid)
+	uc.Conn = &p9raw.Conn{Conn: nc, Rewrite: func(f []byte) []byte { return p9raw.AttachAs(uc.uid.Load())(f) }}
 	cl, err := p9.NewClient(uc, p9.WithMessageSize(msize))
 	if err != nil {
 		nc.Close()
@@ -190,36 +168,17 @@ func readAll(t testing.TB, dir p9.File, name string) []byte {
 
 // Raw 9P helpers for malformed traffic.
 
-func rawFrame(typ byte, tag uint16, parts ...[]byte) []byte {
-	var body []byte
-	for _, p := range parts {
-		body = append(body, p...)
-	}
-	out := binary.LittleEndian.AppendUint32(nil, uint32(7+len(body)))
-	out = append(out, typ)
-	out = binary.LittleEndian.AppendUint16(out, tag)
-	return append(out, body...)
-}
-
-func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
-func le64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
-func str9(s string) []byte {
-	return append(binary.LittleEndian.AppendUint16(nil, uint16(len(s))), s...)
-}
+var (
+	rawFrame = p9raw.Frame
+	le32     = p9raw.U32
+	le64     = p9raw.U64
+	str9     = p9raw.Str
+)
 
 // readReply reads one reply frame.
 func readReply(r io.Reader) (typ byte, body []byte, err error) {
-	var hdr [7]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, nil, err
-	}
-	size := binary.LittleEndian.Uint32(hdr[:])
-	if size < 7 || size > 1<<24 {
-		return 0, nil, errors.New("bad reply size")
-	}
-	body = make([]byte, size-7)
-	_, err = io.ReadFull(r, body)
-	return hdr[4], body, err
+	typ, _, body, err = p9raw.ReadReply(r)
+	return typ, body, err
 }
 
 // rawVersion dials and does a Tversion exchange; it returns the conn and

@@ -2,6 +2,7 @@ package p9srv
 
 import (
 	"encoding/binary"
+	"github.com/rump9p/rump9p/tests/p9raw"
 	"math"
 	"net"
 	"syscall"
@@ -11,61 +12,34 @@ import (
 	"github.com/rump9p/rump9p/vnodeops"
 )
 
-// rawSession speaks 9P by hand: the hugelgupf client sends Tlock on fid 0.
-type rawSession struct {
-	t   *testing.T
-	nc  net.Conn
-	tag uint16
-}
+// rawSession speaks 9P by hand (the hugelgupf client sends Tlock on fid
+// 0), with the requests these tests repeat.
+type rawSession struct{ *p9raw.Session }
 
 const (
-	msgTlopen = 12
-	msgTwalk  = 110
-	msgTclunk = 120
-	msgRerror = 7
+	msgTlopen = p9raw.Tlopen
+	msgTwalk  = p9raw.Twalk
+	msgTclunk = p9raw.Tclunk
+	msgRerror = p9raw.Rlerror
 )
 
 func newRawSession(t *testing.T, addr net.Addr, aname string) *rawSession {
 	nc, _ := rawVersion(t, addr, testMsize)
-	s := &rawSession{t: t, nc: nc}
-	s.call(msgTattach, le32(1), le32(noUID), str9(""), str9(aname), le32(0))
+	s := &rawSession{&p9raw.Session{T: t, Nc: nc}}
+	s.Call(msgTattach, le32(1), le32(noUID), str9(""), str9(aname), le32(0))
 	return s
-}
-
-// call sends one request and returns the reply's type and body; an
-// Rlerror fails the test.
-func (s *rawSession) call(typ byte, parts ...[]byte) []byte {
-	s.t.Helper()
-	rt, body := s.try(typ, parts...)
-	if rt == msgRerror {
-		s.t.Fatalf("request %d: Rlerror %d", typ, binary.LittleEndian.Uint32(body))
-	}
-	return body
-}
-
-func (s *rawSession) try(typ byte, parts ...[]byte) (byte, []byte) {
-	s.t.Helper()
-	s.tag++
-	if _, err := s.nc.Write(rawFrame(typ, s.tag, parts...)); err != nil {
-		s.t.Fatal(err)
-	}
-	rt, body, err := readReply(s.nc)
-	if err != nil {
-		s.t.Fatalf("reply to %d: %v", typ, err)
-	}
-	return rt, body
 }
 
 // open walks fid 1 to name as fid and opens it read-write.
 func (s *rawSession) open(fid uint32, name string) {
-	s.t.Helper()
-	s.call(msgTwalk, le32(1), le32(fid), []byte{1, 0}, str9(name))
-	s.call(msgTlopen, le32(fid), le32(2))
+	s.T.Helper()
+	s.Call(msgTwalk, le32(1), le32(fid), []byte{1, 0}, str9(name))
+	s.Call(msgTlopen, le32(fid), le32(2))
 }
 
 func (s *rawSession) lock(fid uint32, typ p9.LockType, start, length uint64, pid uint32) p9.LockStatus {
-	s.t.Helper()
-	body := s.call(msgTlock, le32(fid), []byte{byte(typ)}, le32(0), le64(start), le64(length), le32(pid), str9("client"))
+	s.T.Helper()
+	body := s.Call(msgTlock, le32(fid), []byte{byte(typ)}, le32(0), le64(start), le64(length), le32(pid), str9("client"))
 	return p9.LockStatus(body[0])
 }
 
@@ -113,12 +87,12 @@ func TestLocksBetweenConnections(t *testing.T) {
 		t.Errorf("A read lock inside B's write lock to EOF: %v", st)
 	}
 	// Clunking A's fid releases A's locks.
-	a.call(msgTclunk, le32(2))
+	a.Call(msgTclunk, le32(2))
 	if st := b.lock(2, p9.WriteLock, 0, 40, 1); st != p9.LockStatusOK {
 		t.Errorf("B after A's clunk: %v", st)
 	}
 	// Closing B's connection releases B's locks.
-	b.nc.Close()
+	b.Nc.Close()
 	a.open(3, "lockf")
 	var st p9.LockStatus
 	for i := 0; i < 200; i++ { // the server notices the close asynchronously
@@ -131,7 +105,7 @@ func TestLocksBetweenConnections(t *testing.T) {
 		t.Errorf("A after B's connection closed: %v", st)
 	}
 	// A bad lock type is an error.
-	if rt, _ := a.try(msgTlock, le32(3), []byte{9}, le32(0), le64(0), le64(0), le32(1), str9("c")); rt != msgRerror {
+	if rt, _ := a.Try(msgTlock, le32(3), []byte{9}, le32(0), le64(0), le64(0), le32(1), str9("c")); rt != msgRerror {
 		t.Errorf("lock type 9: reply %d", rt)
 	}
 }
@@ -206,22 +180,22 @@ func TestXattrsRefused(t *testing.T) {
 		return binary.LittleEndian.Uint32(body)
 	}
 	// getxattr and listxattr: the library flattens our errors to EINVAL.
-	if e := errOf(s.try(30, le32(1), le32(5), str9("user.x"))); e != 22 {
+	if e := errOf(s.Try(30, le32(1), le32(5), str9("user.x"))); e != 22 {
 		t.Errorf("getxattr errno %d", e)
 	}
-	if e := errOf(s.try(30, le32(1), le32(5), str9(""))); e != 22 {
+	if e := errOf(s.Try(30, le32(1), le32(5), str9(""))); e != 22 {
 		t.Errorf("listxattr errno %d", e)
 	}
 	// The failed walks made no fid.
-	if e := errOf(s.try(msgTclunk, le32(5))); e != 9 {
+	if e := errOf(s.Try(msgTclunk, le32(5))); e != 9 {
 		t.Errorf("clunk of the xattr fid: errno %d, want EBADF", e)
 	}
 	// setxattr: Txattrcreate on a clone, the value, then Tclunk fails
 	// with EOPNOTSUPP.
-	s.call(msgTwalk, le32(1), le32(6), []byte{0, 0})
-	s.call(32, le32(6), str9("user.x"), le64(3), le32(0))
-	s.call(118, le32(6), le64(0), le32(3), []byte("abc"))
-	if e := errOf(s.try(msgTclunk, le32(6))); e != 95 {
+	s.Call(msgTwalk, le32(1), le32(6), []byte{0, 0})
+	s.Call(32, le32(6), str9("user.x"), le64(3), le32(0))
+	s.Call(118, le32(6), le64(0), le32(3), []byte("abc"))
+	if e := errOf(s.Try(msgTclunk, le32(6))); e != 95 {
 		t.Errorf("setxattr errno %d, want EOPNOTSUPP", e)
 	}
 }
@@ -242,14 +216,14 @@ func TestSetIDBitsSurviveSetattr(t *testing.T) {
 	}
 	_, addr := startServer(t, k, Options{}, false)
 	s := newRawSession(t, addr, "tmp1") // attaches as nobody, the owner
-	s.call(msgTwalk, le32(1), le32(2), []byte{1, 0}, str9("suid"))
+	s.Call(msgTwalk, le32(1), le32(2), []byte{1, 0}, str9("suid"))
 	const msgTsetattr = 26
 	setattr := func(mode uint32, atimeNsec uint64) {
 		valid := uint32(1) // P9_SETATTR_MODE
 		if atimeNsec != 0 {
 			valid |= 0x10 | 0x80 // ATIME | ATIME_SET
 		}
-		s.call(msgTsetattr, le32(2), le32(valid), le32(mode), le32(0), le32(0), le64(0),
+		s.Call(msgTsetattr, le32(2), le32(valid), le32(mode), le32(0), le32(0), le64(0),
 			le64(1000), le64(atimeNsec), le64(0), le64(0))
 	}
 	for _, c := range []struct {

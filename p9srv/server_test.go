@@ -887,8 +887,8 @@ func TestNoReferenceLeaks(t *testing.T) {
 	ls := newRawSession(t, addr, "tmp1")
 	ls.open(2, "a")
 	ls.lock(2, p9.WriteLock, 0, 0, 1)
-	ls.try(30, le32(1), le32(9), str9("")) // fails: EINVAL, no fid
-	ls.nc.Close()
+	ls.Try(30, le32(1), le32(9), str9("")) // fails: EINVAL, no fid
+	ls.Nc.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		s.mu.Lock()

@@ -9,30 +9,12 @@ import (
 	"github.com/hugelgupf/p9/p9"
 )
 
-// version sends a Tversion on the session's connection and returns the
-// negotiated msize; replies to earlier tags that arrive first are skipped.
-func (s *rawSession) version(msize uint32) uint32 {
-	s.t.Helper()
-	if _, err := s.nc.Write(rawFrame(msgTversion, noTag, le32(msize), str9("9P2000.L"))); err != nil {
-		s.t.Fatal(err)
-	}
-	for {
-		typ, body, err := readReply(s.nc)
-		if err != nil {
-			s.t.Fatalf("Rversion: %v", err)
-		}
-		if typ == msgTversion+1 {
-			return binary.LittleEndian.Uint32(body)
-		}
-	}
-}
-
 // getlock sends a Tgetlock and returns the Rgetlock's fields.
 func (s *rawSession) getlock(fid uint32, typ p9.LockType, start, length uint64, pid uint32) getlockResult {
-	s.t.Helper()
-	rt, body := s.try(msgTgetlock, le32(fid), []byte{byte(typ)}, le64(start), le64(length), le32(pid), str9("client"))
+	s.T.Helper()
+	rt, body := s.Try(msgTgetlock, le32(fid), []byte{byte(typ)}, le64(start), le64(length), le32(pid), str9("client"))
 	if rt != msgRgetlock || len(body) < 23 {
-		s.t.Fatalf("Tgetlock: reply type %d, %x", rt, body)
+		s.T.Fatalf("Tgetlock: reply type %d, %x", rt, body)
 	}
 	n := int(binary.LittleEndian.Uint16(body[21:]))
 	return getlockResult{
@@ -76,15 +58,15 @@ func TestTversionResetsSession(t *testing.T) {
 		}
 		// A request in flight when the Tversion arrives: answered before
 		// the Rversion or not at all.
-		a.tag++
-		if _, err := a.nc.Write(rawFrame(msgTread, a.tag, le32(2), le64(0), le32(4))); err != nil {
+		a.Tag++
+		if _, err := a.Nc.Write(rawFrame(msgTread, a.Tag, le32(2), le64(0), le32(4))); err != nil {
 			t.Fatal(err)
 		}
-		if m := a.version(8192); m != 8192 {
+		if m := a.Version(8192); m != 8192 {
 			t.Fatalf("round %d: msize %d after reset, want 8192", round, m)
 		}
 		// The old fids are gone.
-		if rt, body := a.try(msgTwalk, le32(1), le32(3), []byte{0, 0}); rt != msgRerror {
+		if rt, body := a.Try(msgTwalk, le32(1), le32(3), []byte{0, 0}); rt != msgRerror {
 			t.Fatalf("round %d: walk from an old fid: reply %d %x", round, rt, body)
 		}
 		// The lock went with them.
@@ -93,14 +75,14 @@ func TestTversionResetsSession(t *testing.T) {
 		}
 		other.lock(2, p9.Unlock, 0, 0, 9)
 		// The connection goes on: attach again, within the new msize.
-		a.call(msgTattach, le32(1), le32(noUID), str9(""), str9("tmp2"), le32(0))
-		if rt, _ := a.try(msgTread, le32(1), le64(0), le32(1<<20)); rt != msgRerror {
+		a.Call(msgTattach, le32(1), le32(noUID), str9(""), str9("tmp2"), le32(0))
+		if rt, _ := a.Try(msgTread, le32(1), le64(0), le32(1<<20)); rt != msgRerror {
 			t.Fatalf("round %d: read of an unopened fid: reply %d", round, rt)
 		}
 	}
-	a.call(msgTclunk, le32(1))
-	other.call(msgTclunk, le32(2))
-	other.call(msgTclunk, le32(1))
+	a.Call(msgTclunk, le32(1))
+	other.Call(msgTclunk, le32(2))
+	other.Call(msgTclunk, le32(1))
 	// Nothing of the old sessions is left: no File, no vnode reference
 	// (the mount is not busy), no goroutine.
 	if n := liveFiles(srv); n != 0 {
@@ -109,8 +91,8 @@ func TestTversionResetsSession(t *testing.T) {
 	if err := k.Unmount("/tmp2", false); err != nil {
 		t.Errorf("unmount after the resets: %v (a vnode reference leaked)", err)
 	}
-	a.nc.Close()
-	other.nc.Close()
+	a.Nc.Close()
+	other.Nc.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
 		sleepMs(10)
@@ -126,20 +108,20 @@ func TestTversionResetBadMsize(t *testing.T) {
 	a := newRawSession(t, addr, "tmp1")
 	// An msize below the minimum is answered "unknown"; the session is
 	// over, and the connection waits for an acceptable Tversion.
-	if m := a.version(512); m != 0 {
+	if m := a.Version(512); m != 0 {
 		t.Fatalf("msize 512 negotiated as %d", m)
 	}
-	if m := a.version(16384); m != 16384 {
+	if m := a.Version(16384); m != 16384 {
 		t.Fatalf("msize 16384 negotiated as %d", m)
 	}
-	a.call(msgTattach, le32(1), le32(noUID), str9(""), str9("tmp1"), le32(0))
+	a.Call(msgTattach, le32(1), le32(noUID), str9(""), str9("tmp1"), le32(0))
 	// Anything but Tversion after a refused one ends the connection.
-	if m := a.version(100); m != 0 {
+	if m := a.Version(100); m != 0 {
 		t.Fatalf("msize 100 negotiated as %d", m)
 	}
-	a.tag++
-	a.nc.Write(rawFrame(msgTwalk, a.tag, le32(1), le32(3), []byte{0, 0}))
-	expectClosed(t, a.nc)
+	a.Tag++
+	a.Nc.Write(rawFrame(msgTwalk, a.Tag, le32(1), le32(3), []byte{0, 0}))
+	expectClosed(t, a.Nc)
 }
 
 func TestTgetlock(t *testing.T) {
@@ -171,10 +153,10 @@ func TestTgetlock(t *testing.T) {
 		t.Errorf("read getlock under a read lock: %+v", got)
 	}
 	// Errors come back as Rlerror; a short Tgetlock too; the session goes on.
-	if rt, _ := b.try(msgTgetlock, le32(99), []byte{1}, le64(0), le64(0), le32(1), str9("x")); rt != msgRerror {
+	if rt, _ := b.Try(msgTgetlock, le32(99), []byte{1}, le64(0), le64(0), le32(1), str9("x")); rt != msgRerror {
 		t.Errorf("getlock on a bad fid: reply %d", rt)
 	}
-	if rt, _ := b.try(msgTgetlock, le32(2), []byte{1}); rt != msgRerror {
+	if rt, _ := b.Try(msgTgetlock, le32(2), []byte{1}); rt != msgRerror {
 		t.Errorf("short getlock: reply %d", rt)
 	}
 	if got := b.getlock(2, p9.WriteLock, 0, 0, 5); got.typ != p9.ReadLock {

@@ -77,29 +77,29 @@ func TestXattrFidSharesFile(t *testing.T) {
 
 	_, addr := startServer(t, k, Options{}, false)
 	s := newRawSession(t, addr, "xa")
-	s.call(msgTwalk, le32(1), le32(2), []byte{1, 0}, str9("f"))
+	s.Call(msgTwalk, le32(1), le32(2), []byte{1, 0}, str9("f"))
 	const msgTxattrwalk, msgTread = 30, 116
 	for _, name := range []string{"user.a", ""} { // get, then list
-		size := s.call(msgTxattrwalk, le32(2), le32(3), str9(name))
-		data := s.call(msgTread, le32(3), le64(0), le32(uint32(size[0])))
+		size := s.Call(msgTxattrwalk, le32(2), le32(3), str9(name))
+		data := s.Call(msgTread, le32(3), le64(0), le32(uint32(size[0])))
 		if name == "user.a" && string(data[4:]) != "v" {
 			t.Errorf("user.a = %q", data[4:])
 		}
 		if name == "" && string(data[4:]) != "user.a\x00" {
 			t.Errorf("list = %q", data[4:])
 		}
-		s.call(msgTclunk, le32(3))
+		s.Call(msgTclunk, le32(3))
 		if n := xfs.reclaimed(a.Ino); n != before {
 			t.Fatalf("clunking the xattr fid of %q reclaimed the file its fid still holds", name)
 		}
 	}
-	rt, body := s.try(24, le32(2), le64(0x3FFF)) // Tgetattr
+	rt, body := s.Try(24, le32(2), le64(0x3FFF)) // Tgetattr
 	if rt == msgRerror {
 		t.Fatalf("Tgetattr after the xattr clunks: Rlerror %d", body[0])
 	}
-	s.call(msgTclunk, le32(2))
+	s.Call(msgTclunk, le32(2))
 	// The missing attribute is an error, and it shares nothing.
-	if rt, _ := s.try(msgTxattrwalk, le32(1), le32(4), str9("user.none")); rt != msgRerror {
+	if rt, _ := s.Try(msgTxattrwalk, le32(1), le32(4), str9("user.none")); rt != msgRerror {
 		t.Errorf("Txattrwalk of a missing attribute succeeded")
 	}
 }

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/hugelgupf/p9/p9"
-	"github.com/rump9p/rump9p/tests/internal/p9conn"
+	"github.com/rump9p/rump9p/tests/p9raw"
 )
 
 // Tree describes the content the benchmarks read.
@@ -191,9 +191,9 @@ func (p *peer) connect(msize uint32) (*p9.Client, p9.File, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	conn := &p9conn.Conn{Conn: c, Rewrite: p9conn.AttachAs(0)}
+	conn := &p9raw.Conn{Conn: c, Rewrite: p9raw.AttachAs(0)}
 	if p.diod {
-		conn.Rewrite = p9conn.Diod(0)
+		conn.Rewrite = p9raw.Diod(0)
 	}
 	cl, err := p9.NewClient(conn, p9.WithMessageSize(msize))
 	if err != nil {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"github.com/rump9p/rump9p/tests/p9raw"
 	"net"
 	"os"
 	"os/exec"
@@ -84,11 +85,11 @@ func TestPileUpClientsStayInBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { nc.Close() })
-		r := &raw9p{t: t, nc: nc}
-		r.call(100, u32(1<<20), s9("9P2000.L"))
-		r.call(104, u32(1), u32(^uint32(0)), s9(""), s9("t"), u32(0))
-		r.call(110, u32(1), u32(2), []byte{1, 0}, s9("f"))
-		r.call(12, u32(2), u32(0))
+		r := &raw9p{&p9raw.Session{T: t, Nc: nc}}
+		r.Version(1 << 20)
+		r.Call(104, u32(1), u32(^uint32(0)), s9(""), s9("t"), u32(0))
+		r.Call(110, u32(1), u32(2), []byte{1, 0}, s9("f"))
+		r.Call(12, u32(2), u32(0))
 		go nc.Write(burst(r))
 		return r
 	}

@@ -21,7 +21,7 @@ import (
 
 	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
-	"github.com/rump9p/rump9p/tests/internal/p9conn"
+	"github.com/rump9p/rump9p/tests/p9raw"
 )
 
 var rump9pBin string
@@ -140,7 +140,7 @@ func dialAs(t *testing.T, network, addr string, uid p9.UID) *p9.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &p9conn.Conn{Conn: nc, Rewrite: p9conn.AttachAs(uint32(uid))}
+	c := &p9raw.Conn{Conn: nc, Rewrite: p9raw.AttachAs(uint32(uid))}
 	cl, err := p9.NewClient(c, p9.WithMessageSize(256<<10))
 	if err != nil {
 		t.Fatal(err)

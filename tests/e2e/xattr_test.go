@@ -3,7 +3,7 @@ package e2e
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
+	"github.com/rump9p/rump9p/tests/p9raw"
 	"net"
 	"os"
 	"os/exec"
@@ -14,65 +14,24 @@ import (
 )
 
 // raw9p speaks 9P2000.L by hand: the hugelgupf client has no xattr calls.
-type raw9p struct {
-	t   *testing.T
-	nc  net.Conn
-	tag uint16
-}
+type raw9p struct{ *p9raw.Session }
 
-func (r *raw9p) rpc(typ byte, parts ...[]byte) (byte, []byte) {
-	r.t.Helper()
-	r.tag++
-	size := 7
-	for _, p := range parts {
-		size += len(p)
-	}
-	msg := binary.LittleEndian.AppendUint32(nil, uint32(size))
-	msg = append(msg, typ)
-	msg = binary.LittleEndian.AppendUint16(msg, r.tag)
-	for _, p := range parts {
-		msg = append(msg, p...)
-	}
-	if _, err := r.nc.Write(msg); err != nil {
-		r.t.Fatal(err)
-	}
-	var hdr [7]byte
-	if _, err := io.ReadFull(r.nc, hdr[:]); err != nil {
-		r.t.Fatalf("reply to %d: %v", typ, err)
-	}
-	body := make([]byte, binary.LittleEndian.Uint32(hdr[:])-7)
-	if _, err := io.ReadFull(r.nc, body); err != nil {
-		r.t.Fatal(err)
-	}
-	return hdr[4], body
-}
-
-// call is rpc that fails the test on Rlerror.
-func (r *raw9p) call(typ byte, parts ...[]byte) []byte {
-	r.t.Helper()
-	rt, body := r.rpc(typ, parts...)
-	if rt == 7 {
-		r.t.Fatalf("request %d: Rlerror %v", typ, syscall.Errno(binary.LittleEndian.Uint32(body)))
-	}
-	return body
-}
-
-func u32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
-func u64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
-func s9(s string) []byte {
-	return append(binary.LittleEndian.AppendUint16(nil, uint16(len(s))), s...)
-}
+var (
+	u32 = p9raw.U32
+	u64 = p9raw.U64
+	s9  = p9raw.Str
+)
 
 // xattr reads an attribute (name "" lists them) of fid through a new fid,
 // as Linux does: Txattrwalk, Tread, Tclunk.
 func (r *raw9p) xattr(fid, newfid uint32, name string) ([]byte, syscall.Errno) {
-	rt, body := r.rpc(30, u32(fid), u32(newfid), s9(name)) // Txattrwalk
+	rt, body := r.Try(30, u32(fid), u32(newfid), s9(name)) // Txattrwalk
 	if rt == 7 {
 		return nil, syscall.Errno(binary.LittleEndian.Uint32(body))
 	}
 	size := binary.LittleEndian.Uint64(body)
-	data := r.call(116, u32(newfid), u64(0), u32(uint32(size))) // Tread
-	r.call(120, u32(newfid))                                    // Tclunk
+	data := r.Call(116, u32(newfid), u64(0), u32(uint32(size))) // Tread
+	r.Call(120, u32(newfid))                                    // Tclunk
 	return data[4:], 0
 }
 
@@ -107,12 +66,11 @@ func TestServeExt2Xattrs(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { nc.Close() })
-		r := &raw9p{t: t, nc: nc}
-		r.tag = 0xFFFE // the next tag is NOTAG for Tversion
-		r.call(100, u32(65536), s9("9P2000.L"))
-		r.call(104, u32(1), u32(^uint32(0)), s9(""), s9("x"), u32(uid))
-		r.call(110, u32(1), u32(2), []byte{1, 0}, s9("f"))
-		r.call(120, u32(1)) // only fid 2, the file, is held
+		r := &raw9p{&p9raw.Session{T: t, Nc: nc}}
+		r.Version(65536)
+		r.Call(104, u32(1), u32(^uint32(0)), s9(""), s9("x"), u32(uid))
+		r.Call(110, u32(1), u32(2), []byte{1, 0}, s9("f"))
+		r.Call(120, u32(1)) // only fid 2, the file, is held
 		return r
 	}
 	r := attach(0)
@@ -131,16 +89,16 @@ func TestServeExt2Xattrs(t *testing.T) {
 	}
 	// The file's fid still works after the xattr fids (which share its
 	// File) are clunked.
-	r.call(24, u32(2), u64(0x3FFF)) // Tgetattr
-	r.call(120, u32(2))
+	r.Call(24, u32(2), u64(0x3FFF)) // Tgetattr
+	r.Call(120, u32(2))
 
 	other := attach(1000)
 	if list, e := other.xattr(2, 3, ""); e != 0 || strings.Contains(string(list), "trusted.") {
 		t.Errorf("list as uid 1000 = %q (%v): trusted.* must be hidden", list, e)
 	}
-	other.call(120, u32(2))
-	r.nc.Close()
-	other.nc.Close()
+	other.Call(120, u32(2))
+	r.Nc.Close()
+	other.Nc.Close()
 
 	if code := s.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit after SIGTERM = %d:\n%s", code, s.log())

@@ -14,7 +14,7 @@ import (
 
 	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
-	"github.com/rump9p/rump9p/tests/internal/p9conn"
+	"github.com/rump9p/rump9p/tests/p9raw"
 )
 
 // dial connects a 9P client to sock and attaches to the mount "fs" as
@@ -24,7 +24,7 @@ func dial(sock string, msize uint32) (*p9.Client, p9.File, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cl, err := p9.NewClient(&p9conn.Conn{Conn: nc, Rewrite: rewrite}, p9.WithMessageSize(msize))
+	cl, err := p9.NewClient(&p9raw.Conn{Conn: nc, Rewrite: rewrite}, p9.WithMessageSize(msize))
 	if err != nil {
 		nc.Close()
 		return nil, nil, err
@@ -183,4 +183,4 @@ func fixTlock(frame []byte) []byte {
 
 // rewrite is what dial's connections do to outgoing frames: attach as
 // root (the client would send NoUID, that is nobody) and fix Tlock.
-func rewrite(frame []byte) []byte { return fixTlock(p9conn.AttachAs(0)(frame)) }
+func rewrite(frame []byte) []byte { return fixTlock(p9raw.AttachAs(0)(frame)) }
