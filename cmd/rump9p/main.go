@@ -12,6 +12,7 @@ import (
 	"os"
 
 	// The drivers linked into the binary.
+	_ "github.com/rump9p/rump9p/vnodeops/cd9660"
 	_ "github.com/rump9p/rump9p/vnodeops/ext2fs"
 	_ "github.com/rump9p/rump9p/vnodeops/msdosfs"
 	_ "github.com/rump9p/rump9p/vnodeops/tmpfs"
