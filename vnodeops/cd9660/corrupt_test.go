@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/rump9p/rump9p/rumpcore"
 	"github.com/rump9p/rump9p/vnodeops"
 )
 
@@ -110,6 +109,20 @@ func suEntry(t *testing.T, rec dirRec, sig string) int64 {
 	return 0
 }
 
+// goodImage makes an image of src with args and mounts it.
+func goodImage(t *testing.T, src string, args ...string) ([]byte, *fsys) {
+	t.Helper()
+	base, err := os.ReadFile(mkiso(t, src, args...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _, err := mountBytes(t, base, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base, good
+}
+
 // TestCorrupt patches single values of good images and checks that the
 // file concerned answers EIO with exactly one log line naming the inode,
 // and that the rest of the image still reads.
@@ -126,14 +139,7 @@ func TestCorrupt(t *testing.T) {
 	if err := os.Symlink(strings.Repeat("long-component/", 30), filepath.Join(src, "a/link")); err != nil {
 		t.Fatal(err)
 	}
-	base, err := os.ReadFile(mkiso(t, src, "-R"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	good, _, err := mountBytes(t, base, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, good := goodImage(t, src, "-R")
 	aIno, _ := lookupPath(good, "/a")
 	fileRec := findRecord(t, good, aIno, "file")
 	linkRec := findRecord(t, good, aIno, "link")
@@ -237,14 +243,7 @@ func TestCorrupt(t *testing.T) {
 // walk with limits ends.
 func TestDirectoryLoop(t *testing.T) {
 	src := namesTree(t)
-	base, err := os.ReadFile(mkiso(t, src, "--norock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	good, _, err := mountBytes(t, base, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, good := goodImage(t, src, "--norock")
 	rec := findRecord(t, good, good.Root(), "dir")
 	root, _ := good.readRecord(int64(good.Root()))
 	img := bytes.Clone(base)
@@ -260,15 +259,7 @@ func TestDirectoryLoop(t *testing.T) {
 	if err := os.WriteFile(path, img, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	k, err := rumpcore.Init(rumpcore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Shutdown()
-	if err := k.Mount("/mnt", rumpcore.MountSpec{Type: "cd9660", Image: path, ReadOnly: true}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := k.NewProc(vnodeops.Root).Stat("/mnt/dir/dir/dir"); !errors.Is(err, syscall.EIO) {
+	if _, err := kernelMount(t, path, "cd9660").Stat("/mnt/dir/dir/dir"); !errors.Is(err, syscall.EIO) {
 		t.Errorf("stat through the loop: %v, want EIO", err)
 	}
 }
@@ -284,14 +275,7 @@ func TestMultiExtent(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "aaa"), first, 0o644)
 	os.WriteFile(filepath.Join(src, "aab"), second, 0o644)
 	os.WriteFile(filepath.Join(src, "zzz"), []byte("z"), 0o644)
-	base, err := os.ReadFile(mkiso(t, src, "--norock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	good, _, err := mountBytes(t, base, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, good := goodImage(t, src, "--norock")
 	a := findRecord(t, good, good.Root(), "aaa")
 	b := findRecord(t, good, good.Root(), "aab")
 	if b.addr != a.addr+int64(a.length) {
@@ -326,14 +310,7 @@ func TestInterleaved(t *testing.T) {
 	src := t.TempDir()
 	data := pattern(8*2048, 7)
 	os.WriteFile(filepath.Join(src, "f"), data, 0o644)
-	base, err := os.ReadFile(mkiso(t, src, "--norock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	good, _, err := mountBytes(t, base, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, good := goodImage(t, src, "--norock")
 	r := findRecord(t, good, good.Root(), "f")
 	img := bytes.Clone(base)
 	img[r.addr+drUnitSize], img[r.addr+drGapSize] = 1, 1

@@ -163,15 +163,7 @@ func TestHybridAndAuto(t *testing.T) {
 					t.Fatalf("no %s partition table in the image: %v\n%s", c.table, err, out)
 				}
 			}
-			k, err := rumpcore.Init(rumpcore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer k.Shutdown()
-			if err := k.Mount("/mnt", rumpcore.MountSpec{Type: "auto", Image: img, ReadOnly: true}); err != nil {
-				t.Fatal(err)
-			}
-			p := k.NewProc(vnodeops.Root)
+			p := kernelMount(t, img, "auto")
 			fd, err := p.Open("/mnt/dir/inner", syscall.O_RDONLY, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -187,6 +179,21 @@ func TestHybridAndAuto(t *testing.T) {
 			}
 		})
 	}
+}
+
+// kernelMount boots a kernel (shut down at cleanup), mounts the image at
+// path on /mnt as type typ, and returns a root process.
+func kernelMount(t *testing.T, path, typ string) *rumpcore.Proc {
+	t.Helper()
+	k, err := rumpcore.Init(rumpcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Shutdown() })
+	if err := k.Mount("/mnt", rumpcore.MountSpec{Type: typ, Image: path, ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	return k.NewProc(vnodeops.Root)
 }
 
 // TestZisofs reads a file that xorriso compressed with zisofs (RRIP ZF):
