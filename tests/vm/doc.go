@@ -3,6 +3,7 @@
 // own v9fs client, run a shell workload in the guest, and check the results
 // from the guest and from the host. See README.md in this directory.
 //
-// The package has no non-test code; the guest side is guest/workload.sh and
-// the static helper vmtool/.
+// The package has no non-test code; the guest side is guest/*.sh (the
+// workload, the session-reset script and their helpers), the static helper
+// vmtool/, and rump9p itself, built static, for "rump9p guest-mount".
 package vm

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,17 +27,34 @@ const (
 	envVerbose = "RUMP9P_VM_VERBOSE"     // non-empty: copy the console to stderr live
 	envKeep    = "RUMP9P_VM_KEEP"        // non-empty: keep the work directory
 	envArgs    = "RUMP9P_VM_SERVER_ARGS" // extra server arguments, split on spaces
+	envTrace   = "RUMP9P_VM_TRACE"       // non-empty: the guest timestamps its check traces
 )
 
 // vmTimeout bounds one guest from QEMU start to power-off; $RUMP9P_VM_TIMEOUT
-// (a Go duration) overrides it for slow machines.
-var vmTimeout = 4 * time.Minute
+// (a Go duration) overrides it. The slowest guest (the workload over
+// virtio-serial) took 8 minutes on 2 cores under TCG with the machine's
+// load at 14, and about 3 alone (the tests log each guest's times); the
+// bound leaves room for a machine busier still, and the guest's own
+// watchdogs (a check's CHECK_TIMEOUT, guest-mount's --timeout) report a
+// hang long before it.
+var vmTimeout = 20 * time.Minute
+
+// vmJobs bounds how many guests run at once ($RUMP9P_VM_JOBS; default the
+// number of CPUs): each TCG guest keeps a host CPU busy, and a guest
+// waiting for a slot is not yet timed.
+var vmJobs = runtime.NumCPU()
 
 func init() {
 	if d, err := time.ParseDuration(os.Getenv("RUMP9P_VM_TIMEOUT")); err == nil && d > 0 {
 		vmTimeout = d
 	}
+	if n, err := strconv.Atoi(os.Getenv("RUMP9P_VM_JOBS")); err == nil && n > 0 {
+		vmJobs = n
+	}
+	vmSlots = make(chan struct{}, max(vmJobs, 1))
 }
+
+var vmSlots chan struct{}
 
 // Markers printed by the initramfs /init (prepare.sh) and workload.sh.
 var (
@@ -159,10 +177,14 @@ func buildVMTool(t *testing.T) string {
 	return vmtoolPath
 }
 
+// buildRump9p builds cmd/rump9p once, static (CGO_ENABLED=0) and without
+// the race detector even under "go test -race": the host runs it as the
+// server (p9srv's own tests cover the race run) and the guest runs the
+// same file as "rump9p guest-mount".
 func buildRump9p(t *testing.T) string {
 	t.Helper()
 	root, dst := moduleRoot(t), filepath.Join(sharedDir(t), "rump9p")
-	rump9pOnce.Do(func() { rump9pPath, rump9pErr = goBuild(root, "./cmd/rump9p", dst, false) })
+	rump9pOnce.Do(func() { rump9pPath, rump9pErr = goBuild(root, "./cmd/rump9p", dst, true) })
 	if rump9pErr != nil {
 		t.Fatal(rump9pErr)
 	}
@@ -243,10 +265,7 @@ func startServerImage(t *testing.T, name string, ext2 bool) *server {
 		s.aname = "tmp"
 		s.cmd = exec.Command(bin, "serve", "--listen", "tcp:"+tcp, "--listen", "unix:"+s.sock)
 		if ext2 {
-			s.image = filepath.Join(dir, "ext2.img")
-			if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext2", "-b", "4096", s.image, "512M").CombinedOutput(); err != nil {
-				t.Fatalf("mke2fs: %v\n%s", err, out)
-			}
+			s.image = makeExt2(t, dir)
 			cfg := filepath.Join(dir, "rump9p.yaml")
 			body := fmt.Sprintf("mounts:\n  - {name: ext2, type: ext2fs, image: %q}\n", s.image)
 			if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
@@ -270,20 +289,7 @@ func startServerImage(t *testing.T, name string, ext2 bool) *server {
 		t.Fatalf("%s=%q: want rump9p or diod", envServer, s.kind)
 	}
 	s.cmd.Args = append(s.cmd.Args, strings.Fields(os.Getenv(envArgs))...)
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if os.Getenv(envKeep) != "" {
-		if f, err := os.Create(filepath.Join(dir, s.kind+".log")); err == nil {
-			s.cmd.Stdout = io.MultiWriter(s.out, f)
-			s.cmd.Stderr = s.cmd.Stdout
-			t.Cleanup(func() { f.Close() })
-		}
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", s.kind, err)
-	}
-	s.exited = make(chan struct{})
-	go func() { s.err = s.cmd.Wait(); close(s.exited) }()
-	t.Cleanup(func() { s.stop(t) })
+	s.run(t, dir)
 
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -304,6 +310,36 @@ func startServerImage(t *testing.T, name string, ext2 bool) *server {
 	}
 	t.Logf("%s listening on %s and %s", s.kind, tcp, s.sock)
 	return s
+}
+
+// makeExt2 makes a fresh 512 MiB ext2 image in dir with mke2fs.
+func makeExt2(t *testing.T, dir string) string {
+	t.Helper()
+	image := filepath.Join(dir, "ext2.img")
+	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext2", "-b", "4096", image, "512M").CombinedOutput(); err != nil {
+		t.Fatalf("mke2fs: %v\n%s", err, out)
+	}
+	return image
+}
+
+// run starts s.cmd, its output collected in s.out (and, with
+// $RUMP9P_VM_KEEP, in dir/KIND.log), and stops it at test cleanup.
+func (s *server) run(t *testing.T, dir string) {
+	t.Helper()
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if os.Getenv(envKeep) != "" {
+		if f, err := os.Create(filepath.Join(dir, s.kind+".log")); err == nil {
+			s.cmd.Stdout = io.MultiWriter(s.out, f)
+			s.cmd.Stderr = s.cmd.Stdout
+			t.Cleanup(func() { f.Close() })
+		}
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", s.kind, err)
+	}
+	s.exited = make(chan struct{})
+	go func() { s.err = s.cmd.Wait(); close(s.exited) }()
+	t.Cleanup(func() { s.stop(t) })
 }
 
 func dialClose(network, addr string) error {
@@ -399,12 +435,14 @@ func buildInitrd(t *testing.T, base, dst string, files []cpioFile) string {
 
 // guestResult is what a guest printed on its console.
 type guestResult struct {
-	log       string        // the cleaned console log
-	exit      int           // status from RUMP9P-VM-EXIT, -1 if absent
-	booted    time.Duration // host time from QEMU start to the guest script
-	uptime    string        // guest uptime at the same point
-	total     time.Duration // host time from QEMU start to QEMU exit
-	insmod    []string      // modules that failed to load
+	log       string          // the cleaned console log
+	exit      int             // status from RUMP9P-VM-EXIT, -1 if absent
+	booted    time.Duration   // host time from QEMU start to the guest script
+	bootAt    []time.Duration // the same for every boot (a guest may reboot)
+	waited    time.Duration   // time spent waiting for a guest slot (vmJobs)
+	uptime    string          // guest uptime at the same point
+	total     time.Duration   // host time from QEMU start to QEMU exit
+	insmod    []string        // modules that failed to load
 	checks    map[string]*checkResult
 	order     []string // check names in order of appearance
 	info      []string // INFO and DD lines
@@ -421,7 +459,10 @@ type checkResult struct {
 // vmConfig describes one guest boot.
 type vmConfig struct {
 	name   string // used in file names
+	script string // the guest's /test/run.sh; guest/workload.sh if empty
 	env    map[string]string
+	reboot bool   // the guest may reboot (no -no-reboot); /dev/vda is a 1 MiB scratch disk that outlives it
+	virtfs string // QEMU -virtfs argument (QEMU's own 9P server on a host directory), or ""
 	serial string // unix socket for the virtio-serial port, or "" for none
 	net    bool   // QEMU user networking with a virtio-net NIC
 }
@@ -432,16 +473,31 @@ type vmConfig struct {
 func bootGuest(t *testing.T, cfg vmConfig) *guestResult {
 	t.Helper()
 	cache := prepareGuest(t)
-	tool := buildVMTool(t)
-	script, err := os.ReadFile("guest/workload.sh")
+	if cfg.script == "" {
+		cfg.script = "guest/workload.sh"
+	}
+	var guestFiles []cpioFile
+	for _, f := range []struct{ src, dst string }{
+		{cfg.script, "test/run.sh"}, {"guest/lib.sh", "test/lib.sh"}, {"guest/workload.sh", "test/workload.sh"},
+	} {
+		b, err := os.ReadFile(f.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		guestFiles = append(guestFiles, cpioFile{name: f.dst, mode: 0o100755, data: b})
+	}
+	toolData, err := os.ReadFile(buildVMTool(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	toolData, err := os.ReadFile(tool)
+	rumpData, err := os.ReadFile(buildRump9p(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var env strings.Builder
+	if os.Getenv(envTrace) != "" {
+		env.WriteString("TRACE_TIME=1\n")
+	}
 	for k, v := range cfg.env {
 		fmt.Fprintf(&env, "%s=%s\n", k, shellQuote(v))
 	}
@@ -449,21 +505,30 @@ func bootGuest(t *testing.T, cfg vmConfig) *guestResult {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	initrd := buildInitrd(t, filepath.Join(cache, "initramfs.cpio"), filepath.Join(dir, "initrd.cpio"), []cpioFile{
-		{name: "test", mode: 0o40755},
-		{name: "test/run.sh", mode: 0o100755, data: script},
-		{name: "test/env", mode: 0o100644, data: []byte(env.String())},
-		{name: "test/vmtool", mode: 0o100755, data: toolData},
-	})
+	files := append([]cpioFile{{name: "test", mode: 0o40755}}, guestFiles...)
+	files = append(files,
+		cpioFile{name: "test/env", mode: 0o100644, data: []byte(env.String())},
+		cpioFile{name: "test/vmtool", mode: 0o100755, data: toolData},
+		cpioFile{name: "test/rump9p", mode: 0o100755, data: rumpData})
+	initrd := buildInitrd(t, filepath.Join(cache, "initramfs.cpio"), filepath.Join(dir, "initrd.cpio"), files)
 
 	kernel := filepath.Join(cache, "vmlinux") // PVH entry; boots ~2x faster than vmlinuz under TCG
 	if _, err := os.Stat(kernel); err != nil {
 		kernel = filepath.Join(cache, "vmlinuz")
 	}
 	args := []string{
-		"-nographic", "-m", "512", "-smp", "1", "-no-reboot",
+		"-nographic", "-m", "512", "-smp", "1",
 		"-kernel", kernel, "-initrd", initrd,
 		"-append", "console=ttyS0 panic=-1 quiet",
+	}
+	if cfg.reboot {
+		disk := filepath.Join(dir, "scratch.img")
+		if err := os.WriteFile(disk, make([]byte, 1<<20), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "-drive", "file="+disk+",format=raw,if=virtio")
+	} else {
+		args = append(args, "-no-reboot")
 	}
 	if _, err := os.Stat("/usr/share/qemu/qboot.rom"); err == nil {
 		args = append(args, "-bios", "/usr/share/qemu/qboot.rom")
@@ -473,12 +538,20 @@ func bootGuest(t *testing.T, cfg vmConfig) *guestResult {
 	} else {
 		args = append(args, "-nic", "none")
 	}
+	if cfg.virtfs != "" {
+		args = append(args, "-virtfs", cfg.virtfs)
+	}
 	if cfg.serial != "" {
 		args = append(args, "-device", "virtio-serial",
 			"-chardev", "socket,id=c0,path="+cfg.serial,
 			"-device", "virtserialport,chardev=c0,name=rump9p")
 	}
 
+	res := &guestResult{exit: -1, checks: map[string]*checkResult{}}
+	t0 := time.Now()
+	vmSlots <- struct{}{}
+	defer func() { <-vmSlots }()
+	res.waited = time.Since(t0)
 	ctx, cancel := context.WithTimeout(context.Background(), vmTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
@@ -491,7 +564,6 @@ func bootGuest(t *testing.T, cfg vmConfig) *guestResult {
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 
-	res := &guestResult{exit: -1, checks: map[string]*checkResult{}}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("qemu: %v", err)
@@ -545,7 +617,10 @@ func (r *guestResult) parseLine(line string, last **checkResult, at time.Duratio
 	}
 	*last = nil
 	if m := reBooted.FindStringSubmatch(line); m != nil {
-		r.booted, r.uptime = at, m[1]
+		if r.booted == 0 {
+			r.booted, r.uptime = at, m[1]
+		}
+		r.bootAt = append(r.bootAt, at)
 	}
 	if m := reExit.FindStringSubmatch(line); m != nil {
 		r.exit, _ = strconv.Atoi(m[1])
@@ -561,6 +636,9 @@ func (r *guestResult) parseLine(line string, last **checkResult, at time.Duratio
 		r.checks[m[1]] = c
 		*last = c
 		return
+	}
+	if line == "INFO manifest begins" {
+		r.mstat, r.msum = nil, nil
 	}
 	if m := reMarkers.FindStringSubmatch(line); m != nil {
 		switch m[1] {
@@ -582,8 +660,11 @@ func (r *guestResult) assertChecks(t *testing.T, want []string) {
 	for _, l := range r.info {
 		t.Log(l)
 	}
-	t.Logf("guest: script started %.2f s after QEMU start (guest uptime %s s); powered off after %.2f s",
-		r.booted.Seconds(), r.uptime, r.total.Seconds())
+	t.Logf("guest: waited %.1f s for a slot; script started %.2f s after QEMU start (guest uptime %s s); powered off after %.2f s",
+		r.waited.Seconds(), r.booted.Seconds(), r.uptime, r.total.Seconds())
+	if len(r.bootAt) > 1 {
+		t.Logf("guest: %d boots, scripts started at %v", len(r.bootAt), r.bootAt)
+	}
 	if r.qemuError != nil {
 		t.Errorf("qemu: %v", r.qemuError)
 	}

@@ -13,12 +13,21 @@
 //	                                          verify the bytes through pread
 //	vmtool create DIR PREFIX N [WORKERS]      create empty files DIR/PREFIX0 ..
 //	                                          DIR/PREFIX<N-1>, WORKERS at a time
+//	vmtool lock [-r] FILE START LEN CMD [ARG...]
+//	                                          take an fcntl write (-r: read) lock
+//	                                          on LEN bytes at START (0: to the
+//	                                          end), waiting for it; run CMD with
+//	                                          LOCK_PID set to the holder's pid
+//	vmtool getlk [-r] FILE START LEN          fcntl(F_GETLK) for a write (-r: read)
+//	                                          lock on the range; print "unlocked"
+//	                                          or "R|W start=S len=L pid=P"
 package main
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +53,10 @@ func main() {
 		err = mmapCmd(os.Args[2:])
 	case "create":
 		err = createCmd(os.Args[2:])
+	case "lock":
+		err = lockCmd(os.Args[2:])
+	case "getlk":
+		err = getlkCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -62,7 +75,8 @@ type exitError struct{ code int }
 func (e *exitError) Error() string { return "exit status " + strconv.Itoa(e.code) }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: vmtool flock [-s] [-n] FILE CMD [ARG...] | mmap FILE SIZE | create DIR PREFIX N [WORKERS]")
+	fmt.Fprintln(os.Stderr, "usage: vmtool flock [-s] [-n] FILE CMD [ARG...] | mmap FILE SIZE | create DIR PREFIX N [WORKERS]\n"+
+		"       vmtool lock [-r] FILE START LEN CMD [ARG...] | getlk [-r] FILE START LEN")
 	os.Exit(2)
 }
 
@@ -94,14 +108,79 @@ func flockCmd(args []string) error {
 		}
 		return fmt.Errorf("flock %s: %w", args[0], err)
 	}
-	cmd := exec.Command(args[1], args[2:]...)
+	return runHolding(args[1:], nil)
+}
+
+// runHolding runs argv while the caller holds a lock and returns its exit
+// status as an *exitError.
+func runHolding(argv, env []string) error {
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			return &exitError{ee.ExitCode()}
 		}
 		return err
+	}
+	return nil
+}
+
+// lockArgs parses "[-r] FILE START LEN ...": the lock type, the file, the
+// range and what follows.
+func lockArgs(args []string, min int) (typ int16, file string, start, length int64, rest []string) {
+	typ = syscall.F_WRLCK
+	if len(args) > 0 && args[0] == "-r" {
+		typ, args = syscall.F_RDLCK, args[1:]
+	}
+	if len(args) < min {
+		usage()
+	}
+	var err1, err2 error
+	start, err1 = strconv.ParseInt(args[1], 10, 64)
+	length, err2 = strconv.ParseInt(args[2], 10, 64)
+	if err1 != nil || err2 != nil || start < 0 || length < 0 {
+		usage()
+	}
+	return typ, args[0], start, length, args[3:]
+}
+
+func lockCmd(args []string) error {
+	typ, file, start, length, argv := lockArgs(args, 4)
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	lk := syscall.Flock_t{Type: typ, Whence: io.SeekStart, Start: start, Len: length}
+	if err := syscall.FcntlFlock(f.Fd(), syscall.F_SETLKW, &lk); err != nil {
+		return fmt.Errorf("fcntl(F_SETLKW) %s: %w", file, err)
+	}
+	return runHolding(argv, []string{"LOCK_PID=" + strconv.Itoa(os.Getpid())})
+}
+
+func getlkCmd(args []string) error {
+	typ, file, start, length, rest := lockArgs(args, 3)
+	if len(rest) != 0 {
+		usage()
+	}
+	f, err := os.OpenFile(file, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	lk := syscall.Flock_t{Type: typ, Whence: io.SeekStart, Start: start, Len: length}
+	if err := syscall.FcntlFlock(f.Fd(), syscall.F_GETLK, &lk); err != nil {
+		return fmt.Errorf("fcntl(F_GETLK) %s: %w", file, err)
+	}
+	switch lk.Type {
+	case syscall.F_UNLCK:
+		fmt.Println("unlocked")
+	case syscall.F_RDLCK, syscall.F_WRLCK:
+		fmt.Printf("%s start=%d len=%d pid=%d\n", map[int16]string{syscall.F_RDLCK: "R", syscall.F_WRLCK: "W"}[lk.Type], lk.Start, lk.Len, lk.Pid)
+	default:
+		return fmt.Errorf("fcntl(F_GETLK) %s: lock type %d", file, lk.Type)
 	}
 	return nil
 }
