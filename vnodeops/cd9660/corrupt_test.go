@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/rump9p/rump9p/blkdev"
 	"github.com/rump9p/rump9p/vnodeops"
 )
 
@@ -333,5 +335,72 @@ func TestInterleaved(t *testing.T) {
 	fs, lb, _ = mountBytes(t, img, nil)
 	if err := openPath(fs, "/f"); !errors.Is(err, syscall.EIO) || len(lb.lines()) != 1 {
 		t.Errorf("interleave past the end: %v, log %q", err, lb.lines())
+	}
+}
+
+// TestMultiExtentOver4GiB makes a level 3 image of a sparse file past
+// 4 GiB, which xorriso records in two sections (ECMA-119 6.5.1: a data
+// length is 32 bits), and reads the markers on both sides of the
+// section boundary and at the end. Writing the 4 GiB image takes a
+// minute or two, so the test runs only with CD9660_BIG=1.
+func TestMultiExtentOver4GiB(t *testing.T) {
+	if os.Getenv("CD9660_BIG") != "1" {
+		t.Skip("set CD9660_BIG=1 to write a 4 GiB image")
+	}
+	dir := t.TempDir()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil || st.Bavail*uint64(st.Bsize) < 10<<30 {
+		t.Skipf("less than 10 GiB free in %s", dir)
+	}
+	src := filepath.Join(dir, "src")
+	os.Mkdir(src, 0o755)
+	const size = 1<<32 + 1<<20
+	marks := map[int64]string{0: "START", 0xFFFFF800 - 3: "EDGE!!", size - 3: "END"}
+	f, err := os.Create(filepath.Join(src, "huge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off, m := range marks {
+		f.WriteAt([]byte(m), off)
+	}
+	f.Close()
+	img := mkiso(t, src, "-iso-level", "3", "-R")
+	dev, err := blkdev.Open(img, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := Mount(vnodeops.MountArgs{Name: "big", Dev: dev, ReadOnly: true, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Unmount(false)
+	ino, err := lookupPath(fs, "/huge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := fs.VGet(ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(v.(*node).sections); n < 2 {
+		t.Errorf("%d sections, want 2 or more", n)
+	}
+	if a, _ := v.Getattr(); a.Size != size {
+		t.Errorf("size %d, want %d", a.Size, size)
+	}
+	for off, m := range marks {
+		buf := make([]byte, len(m)+10)
+		n, err := v.Read(buf, off-5)
+		want := append(append(make([]byte, 5), m...), make([]byte, 5)...)
+		if off == 0 {
+			n, err = v.Read(buf[5:], 0)
+			n += 5
+		}
+		if off == size-3 {
+			want = want[:len(want)-5]
+		}
+		if err != nil || !bytes.Equal(buf[:n], want) {
+			t.Errorf("at %d: %q, %v; want %q", off, buf[:n], err, want)
+		}
 	}
 }
