@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -127,15 +128,40 @@ func TestRockRidgeMatchesSource(t *testing.T) {
 	}{
 		{"R-J", []string{"-R", "-J", "-joliet-long"}},
 		{"R-iso-level-1", []string{"-R", "-iso-level", "1"}},
-		{"R-blocksize-of-hybrid", []string{"-R", "-J", "-isohybrid-gpt-basdat", "-partition_offset", "16"}},
+		// -partition_offset 16: an MBR partition holding a second,
+		// complete ISO 9660 superblock set 32 KiB in.
+		{"R-partition-offset", []string{"-R", "-J", "-partition_offset", "16"}},
+		// Deep directories relocated (RRIP 4.1.5: CL, PL, RE).
+		{"R-relocated", []string{"-R", "-rr_reloc_dir", "rr_moved"}},
 	} {
 		t.Run(variant.name, func(t *testing.T) {
-			fs, lb := mountFile(t, mkiso(t, src, variant.args...), nil)
+			img := mkiso(t, src, variant.args...)
+			fs, lb := mountFile(t, img, nil)
 			if !fs.rr {
 				t.Fatal("Rock Ridge not detected")
 			}
 			got := walk(t, fs)
 			compareTree(t, tree, got, true)
+			if slices.Contains(variant.args, "-rr_reloc_dir") {
+				// The plain tree shows the moved directories; Rock
+				// Ridge shows them where they belong (CL) and hides
+				// their own records (RE).
+				plainFS, _ := mountFile(t, img, map[string]string{"norrip": ""})
+				moved := func(m map[string]file) (n int) {
+					for p := range m {
+						if strings.HasPrefix(p, "/rr_moved/") {
+							n++
+						}
+					}
+					return n
+				}
+				if n := moved(walk(t, plainFS)); n == 0 {
+					t.Error("nothing relocated: the variant tests nothing")
+				}
+				if n := moved(got); n != 0 {
+					t.Errorf("Rock Ridge shows %d relocated paths under rr_moved", n)
+				}
+			}
 			if l := lb.lines(); len(l) > 0 {
 				t.Errorf("log lines on a good image: %q", l)
 			}
