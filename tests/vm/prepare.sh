@@ -28,7 +28,7 @@ if [ -f "$CACHE/ready" ] && [ "$(cat "$CACHE/ready")" = "recipe $RECIPE" ] &&
 fi
 
 need=""
-for p in qemu-system-x86 busybox-static cpio xz-utils kmod diod; do
+for p in qemu-system-x86 busybox-static cpio xz-utils kmod diod fuse3; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
 done
 if [ -n "$need" ]; then
