@@ -3,6 +3,7 @@ package p2k_test
 import (
 	"bytes"
 	"errors"
+	"github.com/rump9p/rump9p/tests/hosttools"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,18 +23,10 @@ import (
 	_ "github.com/rump9p/rump9p/vnodeops/tmpfs"
 )
 
-// needFUSE skips the test where FUSE cannot be mounted.
+// needFUSE fails the test where FUSE cannot be mounted.
 func needFUSE(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("FUSE tests run as root")
-	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse")
-	}
-	if _, err := exec.LookPath("fusermount3"); err != nil {
-		t.Skip("no fusermount3 (Debian package fuse3)")
-	}
+	hosttools.NeedFUSE(t)
 }
 
 type fixture struct {
@@ -324,21 +317,43 @@ func TestDirectIOAndMmap(t *testing.T) {
 	}
 	syscall.Close(fd)
 
-	// mmap, shared and writable, through the page cache.
+	// mmap, shared and writable, through the page cache. A page fault on
+	// the mapping is not a system call to the Go runtime: should a
+	// collection stop the world while this process's FUSE server must
+	// answer the fault, both would wait for ever. So the mapping is made
+	// by another process (this test binary, run as mmapHelper).
 	must(t, os.WriteFile(f.path("m"), make([]byte, 8192), 0o644))
-	fd, err = syscall.Open(f.path("m"), syscall.O_RDWR, 0)
-	must(t, err)
-	mem, err := syscall.Mmap(fd, 0, 8192, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
-	must(t, err)
-	copy(mem[5000:], "mapped")
-	must(t, unix.Msync(mem, unix.MS_SYNC))
-	must(t, syscall.Munmap(mem))
-	syscall.Close(fd)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMmapHelper$")
+	cmd.Env = append(os.Environ(), mmapHelperEnv+"="+f.path("m"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mmap in a child process: %v\n%s", err, out)
+	}
 	got, err := os.ReadFile(f.path("m"))
 	must(t, err)
 	if string(got[5000:5006]) != "mapped" {
 		t.Fatalf("mmap write not in the file: %q", got[5000:5006])
 	}
+}
+
+// mmapHelperEnv names the file TestMmapHelper maps.
+const mmapHelperEnv = "P2K_TEST_MMAP_FILE"
+
+// TestMmapHelper is run by TestDirectIOAndMmap as a child process: it
+// writes "mapped" at offset 5000 of the file through a shared writable
+// mapping and msyncs it. Run alone it has nothing to do.
+func TestMmapHelper(t *testing.T) {
+	path := os.Getenv(mmapHelperEnv)
+	if path == "" {
+		return
+	}
+	fd, err := syscall.Open(path, syscall.O_RDWR, 0)
+	must(t, err)
+	defer syscall.Close(fd)
+	mem, err := syscall.Mmap(fd, 0, 8192, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	must(t, err)
+	copy(mem[5000:], "mapped")
+	must(t, unix.Msync(mem, unix.MS_SYNC))
+	must(t, syscall.Munmap(mem))
 }
 
 func TestAppend(t *testing.T) {

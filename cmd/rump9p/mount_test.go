@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"github.com/rump9p/rump9p/tests/hosttools"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,20 +21,11 @@ var (
 )
 
 // mountBinary builds the rump9p binary once for the tests that run
-// "rump9p mount" as a process, and skips where FUSE cannot be used.
+// "rump9p mount" as a process, and fails where FUSE cannot be used.
 func mountBinary(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("FUSE mount tests run as root")
-	}
-	for _, tool := range []string{"fusermount3", "mke2fs", "e2fsck", "debugfs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse")
-	}
+	hosttools.NeedFUSE(t)
+	hosttools.NeedAll(t, "mke2fs", "e2fsck", "debugfs")
 	fuseBinOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "rump9p-mount-test")
 		if err != nil {

@@ -8,8 +8,8 @@ package fuse
 
 import (
 	"fmt"
+	"github.com/rump9p/rump9p/tests/hosttools"
 	"log/slog"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -24,19 +24,12 @@ import (
 	"github.com/rump9p/rump9p/vnodeops/tmpfs"
 )
 
+// needFUSE fails the test where FUSE cannot be mounted or a tool is
+// missing.
 func needFUSE(t *testing.T, tools ...string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("FUSE tests run as root")
-	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse")
-	}
-	for _, tool := range append(tools, "fusermount3") {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	hosttools.NeedFUSE(t)
+	hosttools.NeedAll(t, tools...)
 }
 
 func run(t *testing.T, name string, args ...string) {
@@ -56,7 +49,9 @@ type innerMount func(t *testing.T, k *rumpcore.Kernel, ro bool) func(*testing.T)
 func viaFUSE(inner innerMount) func(t *testing.T, k *rumpcore.Kernel, target string, ro bool) func(*testing.T) {
 	return func(t *testing.T, k *rumpcore.Kernel, target string, ro bool) func(*testing.T) {
 		t.Helper()
-		k2, err := rumpcore.Init(rumpcore.Options{})
+		// The inner kernel keeps the suite's clock: file times agree, and
+		// the suite moves time instead of sleeping.
+		k2, err := rumpcore.Init(rumpcore.Options{Now: k.Now})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -62,3 +62,16 @@ func NeedAll(t testing.TB, names ...string) {
 		Need(t, n)
 	}
 }
+
+// NeedFUSE fails t unless FUSE mounts can be made here: running as root
+// (the test command runs as root), /dev/fuse, and fusermount3.
+func NeedFUSE(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("FUSE tests need root: run the test command ./tests/run.sh as root")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Fatalf("no /dev/fuse (load the fuse module): %v", err)
+	}
+	Need(t, "fusermount3")
+}
