@@ -20,7 +20,6 @@ import (
 	"github.com/rump9p/rump9p/vnodeops"
 )
 
-
 // needTools fails the test unless mke2fs, e2fsck and debugfs exist.
 func needTools(t testing.TB) {
 	t.Helper()
