@@ -5,6 +5,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // Directory entries [fatgen103 §6 "FAT Directory Structure"]: 32 bytes,
@@ -253,7 +254,9 @@ func (d *dentry) matches(name string, nu int) bool {
 	if len(d.units) == nu && strings.EqualFold(d.longName(), name) {
 		return true
 	}
-	return len(name) <= 12 && strings.EqualFold(d.shortName(), name)
+	// A short name is at most 8+1+3 characters; decoded from the code
+	// page, a character may take more than one byte of UTF-8.
+	return utf8.RuneCountInString(name) <= 12 && strings.EqualFold(d.shortName(), name)
 }
 
 // utf16Len is the number of UTF-16 units of s.
