@@ -128,6 +128,9 @@ func (n *node) recordEntry(rec *dirRec) (*entry, error) {
 		} else if info.hasPX {
 			e.typ = vnodeops.DTFromMode(info.mode)
 		}
+		if e.typ != vnodeops.DT_DIR {
+			e.ino = fs.linkIno(rec, info)
+		}
 		if info.hasNM {
 			e.name = string(info.name)
 			if !validName(e.name) {

@@ -34,7 +34,18 @@
 // it point (ECMA-119 6.8.2.2; RRIP CL and PL give the same address for
 // relocated directories). So numbers are stable across mounts, and a
 // directory's ".." answers the number under which its parent was found.
-// Hard links (files sharing a PX serial number) get distinct numbers.
+//
+// Hard links are the exception: Rock Ridge records (RRIP 1.12's PX with
+// its file serial number, as xorriso writes with --hardlinks) that share
+// a serial number, a link count above 1 and the same attributes and data
+// are one file, and every name of it answers one number: the address of
+// the first of its records the mount met (by Lookup, Readdir or VGet).
+// That number is the same across mounts when the names are met in the
+// same order; VGet of any of the records' addresses gives the file, with
+// the shared number. At most 65536 such files are remembered per mount;
+// names met after that keep their own numbers. Without serial numbers
+// (RRIP 1.10, Joliet, plain ISO) each name has its own number, and the
+// link count is PX's (1 without Rock Ridge).
 //
 // # What is shown
 //
@@ -103,8 +114,8 @@ const (
 var knownOpts = []string{optGens, optNoJoliet, optNoMapTrans, optNoRRIP}
 
 // fsys is a mounted ISO 9660 file system; it implements vnodeops.FS. Its
-// only mutable state is the cache, which is safe for concurrent use, and
-// the parents map under parentMu.
+// only mutable state is the cache, which is safe for concurrent use, the
+// parents map under parentMu and the links map under linkMu.
 type fsys struct {
 	dev   blkdev.Device
 	cache *blkdev.Cache
@@ -124,6 +135,11 @@ type fsys struct {
 	// for directories whose ".." record names themselves (see readNode).
 	parentMu sync.Mutex
 	parents  map[uint64]uint64
+
+	// links maps a PX serial number to the hard-linked file that has it
+	// (see linkIno).
+	linkMu sync.Mutex
+	links  map[uint32]linkSet
 }
 
 // learnParent records that directory dir was found in directory parent.

@@ -147,6 +147,10 @@ func (fs *fsys) readNode(ino uint64) (*node, error) {
 		if err := n.applyRR(info); err != nil {
 			return nil, err
 		}
+		if !n.isDir {
+			n.ino = fs.linkIno(&rec, info)
+			n.attr.Ino = n.ino
+		}
 	}
 	return n, nil
 }

@@ -133,6 +133,8 @@ func TestRockRidgeMatchesSource(t *testing.T) {
 		{"R-partition-offset", []string{"-R", "-J", "-partition_offset", "16"}},
 		// Deep directories relocated (RRIP 4.1.5: CL, PL, RE).
 		{"R-relocated", []string{"-R", "-rr_reloc_dir", "rr_moved"}},
+		// PX with serial numbers (RRIP 1.12): the hard link shares.
+		{"R-hardlinks", []string{"-R", "-J", "--hardlinks"}},
 	} {
 		t.Run(variant.name, func(t *testing.T) {
 			img := mkiso(t, src, variant.args...)

@@ -63,23 +63,26 @@ type suInfo struct {
 	mode     uint32
 	nlink    uint32
 	uid, gid uint32
-	hasPN    bool
-	rdev     uint64
-	hasNM    bool
-	name     []byte
-	hasSL    bool
-	link     []byte
-	hasTF    bool
-	btime    int64
-	mtime    int64
-	atime    int64
-	ctime    int64
-	hasCL    bool
-	cl       uint32 // CL: the relocated directory's extent
-	hasPL    bool
-	pl       uint32 // PL: the original parent's extent
-	re       bool   // RE: this is the relocated directory's own record
-	zf       *zfInfo
+	// PX's file serial number (RRIP 1.12; 1.10's PX has none)
+	hasSerial bool
+	serial    uint32
+	hasPN     bool
+	rdev      uint64
+	hasNM     bool
+	name      []byte
+	hasSL     bool
+	link      []byte
+	hasTF     bool
+	btime     int64
+	mtime     int64
+	atime     int64
+	ctime     int64
+	hasCL     bool
+	cl        uint32 // CL: the relocated directory's extent
+	hasPL     bool
+	pl        uint32 // PL: the original parent's extent
+	re        bool   // RE: this is the relocated directory's own record
+	zf        *zfInfo
 
 	// SL assembly: the last component asked to be continued.
 	slJoin bool
@@ -204,9 +207,10 @@ func (info *suInfo) parseArea(b []byte) (*ceRef, string) {
 				return bad("both-endian fields disagree")
 			}
 			if n >= 44 {
-				if _, ok := both32(e[36:]); !ok {
+				if info.serial, ok[0] = both32(e[36:]); !ok[0] {
 					return bad("both-endian serial number disagrees")
 				}
+				info.hasSerial = true
 			}
 			info.hasPX, info.rrip = true, true
 		case "PN": // RRIP 4.1.2

@@ -38,12 +38,12 @@ func TestSUSPEntries(t *testing.T) {
 		check func(t *testing.T, i *suInfo)
 	}{
 		{"PX-1.10", sue("PX", cat(bb(0o100640), bb(3), bb(7), bb(8))...), func(t *testing.T, i *suInfo) {
-			if !i.hasPX || i.mode != 0o100640 || i.nlink != 3 || i.uid != 7 || i.gid != 8 {
+			if !i.hasPX || i.mode != 0o100640 || i.nlink != 3 || i.uid != 7 || i.gid != 8 || i.hasSerial {
 				t.Errorf("%+v", i)
 			}
 		}},
 		{"PX-1.12", sue("PX", cat(bb(0o40755), bb(2), bb(0), bb(0), bb(99))...), func(t *testing.T, i *suInfo) {
-			if !i.hasPX || i.mode != 0o40755 {
+			if !i.hasPX || i.mode != 0o40755 || !i.hasSerial || i.serial != 99 {
 				t.Errorf("%+v", i)
 			}
 		}},
