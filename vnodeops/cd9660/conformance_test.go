@@ -15,9 +15,9 @@ import (
 // mounts the same seed tree, so there is no need to run xorriso for each.
 var seedImages sync.Map // variant name -> path
 
-// seedImage returns the image of the conformance seed tree made with
-// xorriso's mkisofs emulation and args, made once per test binary.
-func seedImage(t *testing.T, name string, caps conformance.Caps, args []string) string {
+// seedImage returns the image of the conformance seed tree made by mk,
+// made once per test binary.
+func seedImage(t *testing.T, name string, caps conformance.Caps, mk maker) string {
 	if p, ok := seedImages.Load(name); ok {
 		return p.(string)
 	}
@@ -32,8 +32,8 @@ func seedImage(t *testing.T, name string, caps conformance.Caps, args []string) 
 	if err := conformance.WriteSeedDir(src, caps); err != nil {
 		t.Fatal(err)
 	}
-	img := mkiso(t, src, args...)
-	// mkiso's image lives in the calling test's TempDir; keep a copy.
+	img, _ := mk(t, src)
+	// The image lives in the calling test's TempDir; keep a copy.
 	keep := filepath.Join(dir, "seed.iso")
 	data, err := os.ReadFile(img)
 	if err == nil {
@@ -57,9 +57,11 @@ func TestMain(m *testing.M) {
 }
 
 // TestConformance runs the shared suite's read-only mode on images of
-// its seed tree: Rock Ridge (with Joliet beside it), Joliet only, and
-// plain ISO 9660 names, each mounted through the kernel as type cd9660
-// (and once as type auto).
+// its seed tree: xorriso's Rock Ridge (with Joliet beside it and PX
+// serial numbers), Joliet only, and plain ISO 9660 names; genisoimage's
+// Rock Ridge with Joliet, makefs's Rock Ridge, and a tree compressed
+// by mkzftree; each mounted through the kernel as type cd9660 (and once
+// as type auto).
 func TestConformance(t *testing.T) {
 	rr := conformance.Caps{
 		Symlinks:    true,
@@ -88,20 +90,23 @@ func TestConformance(t *testing.T) {
 	variants := []struct {
 		name string
 		caps conformance.Caps
-		args []string
+		mk   maker
 		typ  string
 	}{
-		{"rockridge", rr, []string{"-R", "-J"}, "cd9660"},
-		{"rockridge-auto", rr, []string{"-R"}, "auto"},
-		{"joliet", plain, []string{"--norock", "-J"}, "cd9660"},
-		{"plain", plain, []string{"--norock"}, "cd9660"},
+		{"rockridge", rr, xorrisoMaker("-R", "-J", "--hardlinks"), "cd9660"},
+		{"rockridge-auto", rr, xorrisoMaker("-R"), "auto"},
+		{"joliet", plain, xorrisoMaker("--norock", "-J"), "cd9660"},
+		{"plain", plain, xorrisoMaker("--norock"), "cd9660"},
+		{"genisoimage", rr, genisoimageMaker("-R", "-J"), "cd9660"},
+		{"makefs", rr, makefsMaker("rockridge,label=SEED"), "cd9660"},
+		{"mkzftree", rr, zisofsMaker, "cd9660"},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			conformance.Run(t, conformance.Setup{
 				Name: "cd9660-" + v.name,
 				Mount: func(t *testing.T, k *rumpcore.Kernel, target string, ro bool) func(*testing.T) {
-					img := seedImage(t, v.name, v.caps, v.args)
+					img := seedImage(t, v.name, v.caps, v.mk)
 					if err := k.Mount(target, rumpcore.MountSpec{Type: v.typ, Image: img, ReadOnly: true}); err != nil {
 						t.Fatalf("mount %s: %v", img, err)
 					}

@@ -118,7 +118,7 @@ func (n *node) recordEntry(rec *dirRec) (*entry, error) {
 		return nil, err
 	}
 	if info != nil {
-		if info.re {
+		if info.re || !info.hasCL && e.typ == vnodeops.DT_DIR && fs.relocated(e.ino) {
 			return nil, nil
 		}
 		if info.hasCL {
@@ -143,4 +143,23 @@ func (n *node) recordEntry(rec *dirRec) (*entry, error) {
 		return nil, fs.corrupt(n.ino, "file identifier %q at directory byte %d cannot be a file name", rec.name, rec.addr)
 	}
 	return e, nil
+}
+
+// relocated reports whether the directory whose "." record is at ino
+// was moved where it is (RRIP 4.1.5.2): its ".." carries PL. RRIP marks
+// the moved directory's own record with RE, but NetBSD's makefs writes
+// no RE; the record must be hidden all the same, or the directory would
+// be found in two parents. Problems are left for when the directory
+// itself is read, so nothing is logged here.
+func (fs *fsys) relocated(ino uint64) bool {
+	dot, ok := fs.peekRecord(int64(ino))
+	if !ok || !dot.isDot() {
+		return false
+	}
+	dd, ok := fs.peekRecord(int64(ino) + int64(dot.length))
+	if !ok || !dd.isDotDot() {
+		return false
+	}
+	info, problem := fs.parseSU(&dd, fs.suSkip)
+	return problem == "" && info.hasPL
 }

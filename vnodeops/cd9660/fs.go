@@ -51,8 +51,9 @@
 //
 // Associated files (flag bit 2) are shown with a "=" in front of their
 // name, as NetBSD does; hidden files (the "existence" bit) are shown.
-// With Rock Ridge, a relocated directory's own record (RE) is not shown
-// and its placeholder (CL) stands for it. A file recorded in several
+// With Rock Ridge, a relocated directory's own record (RE; or, as
+// NetBSD's makefs writes no RE, a directory whose ".." carries PL) is not
+// shown and its placeholder (CL) stands for it. A file recorded in several
 // versions appears once, by its first (highest, 9.3) version. Without
 // Rock Ridge, files have mode 0444 and directories 0555, owned by root.
 //
@@ -420,6 +421,18 @@ func (fs *fsys) readRecord(addr int64) (dirRec, error) {
 		return r, fs.corrupt(uint64(addr), "%s", problem)
 	}
 	return r, nil
+}
+
+// peekRecord is readRecord without logging: false when there is no
+// valid record at addr.
+func (fs *fsys) peekRecord(addr int64) (dirRec, bool) {
+	end := (addr/sectorSize + 1) * sectorSize
+	b, err := fs.readMeta(addr, int(end-addr))
+	if err != nil || b[0] == 0 {
+		return dirRec{}, false
+	}
+	r, problem := parseDirRec(b, addr)
+	return r, problem == ""
 }
 
 // Root returns the inode number of the served tree's root.

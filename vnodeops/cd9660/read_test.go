@@ -90,8 +90,15 @@ func makeTree(t testing.TB, src string, special bool) map[string]srcEntry {
 	must(os.Chtimes(filepath.Join(src, "small.txt"), old, old))
 	must(os.Chtimes(filepath.Join(src, "dir/sub"), old.Add(time.Hour), old.Add(time.Hour)))
 
+	return scanTree(t, src)
+}
+
+// scanTree returns the tree at src as lstat sees it, by path relative to
+// src ("" is src).
+func scanTree(t testing.TB, src string) map[string]srcEntry {
+	t.Helper()
 	tree := map[string]srcEntry{}
-	must(filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
@@ -111,7 +118,10 @@ func makeTree(t testing.TB, src string, special bool) map[string]srcEntry {
 		}
 		tree[rel] = e
 		return err
-	}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return tree
 }
 

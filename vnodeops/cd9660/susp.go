@@ -160,6 +160,9 @@ func (info *suInfo) parseArea(b []byte) (*ceRef, string) {
 		if n < 4 || n > len(b) {
 			return nil, fmt.Sprintf("SUSP entry %q of length %d in %d bytes", sig, n, len(b))
 		}
+		if sig == "SL" {
+			n = slLen(b, n)
+		}
 		e := b[:n]
 		b = b[n:]
 		bad := func(what string) (*ceRef, string) {
@@ -321,6 +324,30 @@ func (info *suInfo) addSL(b []byte) string {
 	return ""
 }
 
+// slLen returns the length of the SL entry at the start of b whose
+// length byte says n. genisoimage (cdrkit 1.1.11) writes an SL entry of
+// more than 255 bytes into a continuation area with its length modulo
+// 256 (a symbolic link of some 800 bytes): its component records then
+// run past n, and end n+256·k bytes in, where the next entry starts. So
+// when the records do not end at n but do end at such a length inside b,
+// that is the entry's length; otherwise n (and addSL finds the records
+// that do not fit).
+func slLen(b []byte, n int) int {
+	if n < 5 {
+		return n
+	}
+	for p := 5; p <= len(b); {
+		if p == n || p > n && (p-n)%256 == 0 {
+			return p
+		}
+		if p+2 > len(b) {
+			break
+		}
+		p += 2 + int(b[p+1])
+	}
+	return n
+}
+
 // parseTF reads the time stamps of a TF entry; false when they do not fit.
 func (info *suInfo) parseTF(e []byte) bool {
 	flags := e[4]
@@ -333,10 +360,20 @@ func (info *suInfo) parseTF(e []byte) bool {
 		if flags&(1<<bit) == 0 {
 			continue
 		}
-		if p+w > len(e) {
+		var t int64
+		switch {
+		case p+w <= len(e):
+			t = dec(e[p : p+w])
+		case w == 7 && p+w-1 == len(e):
+			// NetBSD's makefs (Debian's 20190105) leaves the last
+			// time's offset from GMT out of the entry's length, and
+			// the next entry starts there: read it as GMT.
+			var b [7]byte
+			copy(b[:], e[p:])
+			t = dec(b[:])
+		default:
 			return false
 		}
-		t := dec(e[p : p+w])
 		p += w
 		switch 1 << bit {
 		case tfCreation:

@@ -18,6 +18,13 @@ func bb(v uint32) []byte {
 	return binary.BigEndian.AppendUint32(b, v)
 }
 
+// wrapped gives an entry longer than 255 bytes its length modulo 256,
+// as genisoimage does.
+func wrapped(e []byte) []byte {
+	e[2] = byte(len(e) % 256)
+	return e
+}
+
 func cat(parts ...[]byte) []byte {
 	var out []byte
 	for _, p := range parts {
@@ -82,6 +89,28 @@ func TestSUSPEntries(t *testing.T) {
 		{"PN-split", sue("PN", cat(bb(259), bb(70000))...), func(t *testing.T, i *suInfo) {
 			if i.rdev != mkdev(259, 70000) {
 				t.Errorf("rdev %#x", i.rdev)
+			}
+		}},
+		// NetBSD's makefs: the last time's GMT offset is left out
+		// of the entry's length (and the next entry starts there).
+		{"TF-makefs-short", cat(sue("TF", cat([]byte{tfModify | tfAccess}, []byte{120, 6, 15, 10, 0, 0, 0}, []byte{121, 1, 2, 3, 4, 5})...),
+			sue("NM", append([]byte{0}, "after"...)...)), func(t *testing.T, i *suInfo) {
+			if want := time.Date(2021, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano(); i.atime != want {
+				t.Errorf("atime %v", time.Unix(0, i.atime).UTC())
+			}
+			if string(i.name) != "after" {
+				t.Errorf("name %q: the next entry lost", i.name)
+			}
+		}},
+		// genisoimage: an SL entry of 300 bytes with 300%256 in its
+		// length byte.
+		{"SL-length-wrapped", cat(wrapped(sue("SL", cat([]byte{0}, []byte{0, 200}, []byte(strings.Repeat("a", 200)), []byte{0, 89}, []byte(strings.Repeat("b", 89)))...)),
+			sue("NM", append([]byte{0}, "after"...)...)), func(t *testing.T, i *suInfo) {
+			if want := strings.Repeat("a", 200) + "/" + strings.Repeat("b", 89); string(i.link) != want {
+				t.Errorf("link %q", i.link)
+			}
+			if string(i.name) != "after" {
+				t.Errorf("name %q: the next entry lost", i.name)
 			}
 		}},
 		{"ST-ends", cat(sue("ST"), sue("NM", append([]byte{0}, "after"...)...)), func(t *testing.T, i *suInfo) {
