@@ -434,7 +434,19 @@ func TestLocks(t *testing.T) {
 	defer d.Close()
 	wantErrno(t, syscall.Flock(int(d.Fd()), syscall.LOCK_SH|syscall.LOCK_NB), syscall.EWOULDBLOCK, "flock over flock")
 	c.Close()
-	must(t, syscall.Flock(int(d.Fd()), syscall.LOCK_SH|syscall.LOCK_NB))
+	// FUSE sends the RELEASE that drops a flock after close(2) returns,
+	// so the lock goes a moment later: wait for it, within bounds.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := syscall.Flock(int(d.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if err != syscall.EWOULDBLOCK || time.Now().After(deadline) {
+			t.Fatalf("flock after the holder closed its file: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	// Another process: a shared flock is granted, an exclusive one not.
 	if out, err := exec.Command("flock", "-s", "-n", f.path("l"), "true").CombinedOutput(); err != nil {
