@@ -1,7 +1,7 @@
 // Package hosttools finds the external programs tests use: image makers
 // and checkers (mke2fs, e2fsck, mkfs.fat, fsck.fat, mtools, xorriso,
 // sfdisk, sgdisk), a second 9P peer (diod) and QEMU. The test command
-// (./tests/run.sh) installs them with apt-get; a test never installs
+// (bash tests/run.sh) installs them with apt-get; a test never installs
 // anything and never skips for a missing tool: it fails, naming the
 // Debian package to install.
 package hosttools
@@ -51,7 +51,7 @@ func Need(t testing.TB, name string) string {
 		if pkg == "" {
 			pkg = "the package holding it"
 		}
-		t.Fatalf("%s is not installed: the test command ./tests/run.sh installs it (apt-get install %s)", name, pkg)
+		t.Fatalf("%s is not installed: the test command (bash tests/run.sh) installs it (apt-get install %s)", name, pkg)
 	}
 	return p
 }
@@ -69,7 +69,7 @@ func NeedAll(t testing.TB, names ...string) {
 func NeedFUSE(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Fatal("FUSE tests need root: run the test command ./tests/run.sh as root")
+		t.Fatal("FUSE tests need root: run the test command (bash tests/run.sh) as root")
 	}
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Fatalf("no /dev/fuse (load the fuse module): %v", err)
