@@ -97,7 +97,7 @@ func TestMain(m *testing.M) {
 }
 
 // sharedDir is a scratch directory shared by all tests of this run.
-func sharedDir(t *testing.T) string {
+func sharedDir(t testing.TB) string {
 	t.Helper()
 	workDirOnce.Do(func() {
 		workDir, workDirErr = os.MkdirTemp("", "rump9p-vm-")
@@ -114,7 +114,7 @@ func sharedDir(t *testing.T) string {
 }
 
 // moduleRoot is the directory holding go.mod (two levels up from here).
-func moduleRoot(t *testing.T) string {
+func moduleRoot(t testing.TB) string {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -129,7 +129,7 @@ func moduleRoot(t *testing.T) string {
 // prepareGuest runs prepare.sh once and returns the cache directory holding
 // the kernel and the base initramfs. A failure fails the test (it never
 // skips: a suite that silently does not run proves nothing).
-func prepareGuest(t *testing.T) string {
+func prepareGuest(t testing.TB) string {
 	t.Helper()
 	prepareOnce.Do(func() {
 		cmd := exec.Command("sh", "./prepare.sh")
@@ -167,7 +167,7 @@ func goBuild(root, pkg, dst string, static bool) (string, error) {
 	return dst, nil
 }
 
-func buildVMTool(t *testing.T) string {
+func buildVMTool(t testing.TB) string {
 	t.Helper()
 	root, dst := moduleRoot(t), filepath.Join(sharedDir(t), "vmtool")
 	vmtoolOnce.Do(func() { vmtoolPath, vmtoolErr = goBuild(root, "./tests/vm/vmtool", dst, true) })
@@ -181,7 +181,7 @@ func buildVMTool(t *testing.T) string {
 // the race detector even under "go test -race": the host runs it as the
 // server (p9srv's own tests cover the race run) and the guest runs the
 // same file as "rump9p guest-mount".
-func buildRump9p(t *testing.T) string {
+func buildRump9p(t testing.TB) string {
 	t.Helper()
 	root, dst := moduleRoot(t), filepath.Join(sharedDir(t), "rump9p")
 	rump9pOnce.Do(func() { rump9pPath, rump9pErr = goBuild(root, "./cmd/rump9p", dst, true) })
@@ -231,7 +231,7 @@ func serverKind() string {
 	return "rump9p"
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -243,7 +243,7 @@ func freePort(t *testing.T) int {
 
 // startServer starts the server selected by $RUMP9P_VM_SERVER and waits
 // until both listeners accept connections. It is stopped at test cleanup.
-func startServer(t *testing.T, name string) *server {
+func startServer(t testing.TB, name string) *server {
 	t.Helper()
 	return startServerImage(t, name, false)
 }
@@ -251,7 +251,7 @@ func startServer(t *testing.T, name string) *server {
 // startServerImage is startServer; with ext2 set, rump9p serves a fresh
 // 512 MiB ext2 image (made by mke2fs) instead of its default tmpfs, under
 // the attach name "ext2".
-func startServerImage(t *testing.T, name string, ext2 bool) *server {
+func startServerImage(t testing.TB, name string, ext2 bool) *server {
 	t.Helper()
 	dir := filepath.Join(sharedDir(t), name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -313,7 +313,7 @@ func startServerImage(t *testing.T, name string, ext2 bool) *server {
 }
 
 // makeExt2 makes a fresh 512 MiB ext2 image in dir with mke2fs.
-func makeExt2(t *testing.T, dir string) string {
+func makeExt2(t testing.TB, dir string) string {
 	t.Helper()
 	image := filepath.Join(dir, "ext2.img")
 	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext2", "-b", "4096", image, "512M").CombinedOutput(); err != nil {
@@ -324,7 +324,7 @@ func makeExt2(t *testing.T, dir string) string {
 
 // run starts s.cmd, its output collected in s.out (and, with
 // $RUMP9P_VM_KEEP, in dir/KIND.log), and stops it at test cleanup.
-func (s *server) run(t *testing.T, dir string) {
+func (s *server) run(t testing.TB, dir string) {
 	t.Helper()
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if os.Getenv(envKeep) != "" {
@@ -362,7 +362,7 @@ func (s *server) alive() error {
 
 // stop interrupts the server and waits for it; a server that ignores
 // SIGINT for 10 s is killed and the test fails.
-func (s *server) stop(t *testing.T) {
+func (s *server) stop(t testing.TB) {
 	select {
 	case <-s.exited:
 		return
@@ -413,7 +413,7 @@ func writeCpio(w io.Writer, files []cpioFile) error {
 
 // buildInitrd writes base followed (at a 4-byte boundary) by a cpio with
 // files, and returns its path.
-func buildInitrd(t *testing.T, base, dst string, files []cpioFile) string {
+func buildInitrd(t testing.TB, base, dst string, files []cpioFile) string {
 	t.Helper()
 	b, err := os.ReadFile(base)
 	if err != nil {
@@ -470,7 +470,7 @@ type vmConfig struct {
 // bootGuest boots the prepared kernel with the base initramfs plus a cpio
 // holding workload.sh as /test/run.sh, /test/env and /test/vmtool, waits
 // for power-off (bounded by vmTimeout) and parses the console.
-func bootGuest(t *testing.T, cfg vmConfig) *guestResult {
+func bootGuest(t testing.TB, cfg vmConfig) *guestResult {
 	t.Helper()
 	cache := prepareGuest(t)
 	if cfg.script == "" {

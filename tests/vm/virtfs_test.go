@@ -14,7 +14,7 @@ import (
 // (FUSE) and waits until the mount is in place; the returned server's
 // export is the mount point, its image the image. It is stopped (SIGINT:
 // sync, unmount, image marked clean) at cleanup.
-func startFuseMount(t *testing.T, name string) *server {
+func startFuseMount(t testing.TB, name string) *server {
 	t.Helper()
 	dir := filepath.Join(sharedDir(t), name)
 	s := &server{kind: "rump9p-mount", export: filepath.Join(dir, "mnt"), out: &syncBuffer{}}
