@@ -25,6 +25,8 @@ var packages = map[string]string{
 	"qemu-system-x86_64": "qemu-system-x86",
 	"fusermount3":        "fuse3",
 	"fuse2fs":            "fuse2fs",
+	"setfattr":           "attr",
+	"getfattr":           "attr",
 }
 
 // Find returns the path of program name: on $PATH, or in /usr/sbin and
