@@ -29,6 +29,13 @@ type countingFS struct {
 	// sloppy plays a driver that keeps answering for a removed directory:
 	// its Readdir always starts with an extra entry.
 	sloppy bool
+	// liveAtUnmount is liveCount when Unmount was called, or -1.
+	liveAtUnmount int
+}
+
+func (c *countingFS) Unmount(force bool) error {
+	c.liveAtUnmount = c.liveCount()
+	return c.FS.Unmount(force)
 }
 
 func (v *countingVnode) Readdir(cookie uint64, fn func(vnodeops.Dirent) bool) error {
@@ -127,7 +134,7 @@ func boot(t *testing.T) (*rumpcore.Kernel, *countingFS) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := &countingFS{FS: tmpfs.New(tmpfs.Options{Mode: 0o755}), live: map[uint64]int{}}
+	fs := &countingFS{FS: tmpfs.New(tmpfs.Options{Mode: 0o755}), live: map[uint64]int{}, liveAtUnmount: -1}
 	if err := k.MountFS("/mnt", "counting", fs, false); err != nil {
 		t.Fatal(err)
 	}
@@ -213,6 +220,48 @@ func TestUnlinkedFileFreedOnLastClose(t *testing.T) {
 	}
 	if fs.inactive.Load() == 0 {
 		t.Error("Inactive never called")
+	}
+}
+
+// TestForcedUnmountReclaims: a forced unmount runs Inactive and Reclaim on
+// the vnodes still in use before the driver's Unmount (which then finds
+// none live), and the holders' later releases call the driver no more.
+func TestForcedUnmountReclaims(t *testing.T) {
+	k, fs := boot(t)
+	p := k.NewProc(vnodeops.Root)
+	defer p.Exit()
+	var fds []int
+	for _, name := range []string{"/mnt/kept", "/mnt/gone"} {
+		fd, err := p.Open(name, syscall.O_CREAT|syscall.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, fd)
+	}
+	if err := p.Unlink("/mnt/gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Unmount("/mnt", false); err != syscall.EBUSY {
+		t.Fatalf("unmount with open files: %v, want EBUSY", err)
+	}
+	if err := p.Unmount("/mnt", true); err != nil {
+		t.Fatalf("forced unmount: %v", err)
+	}
+	if fs.liveAtUnmount != 0 {
+		t.Errorf("driver's Unmount found %d vnodes not reclaimed", fs.liveAtUnmount)
+	}
+	if n := fs.inactive.Load(); n < 3 { // root, kept, gone
+		t.Errorf("Inactive ran %d times, want at least 3", n)
+	}
+	inactive := fs.inactive.Load()
+	for _, fd := range fds {
+		if _, err := p.Write(fd, []byte("x")); err != syscall.EIO {
+			t.Errorf("write after forced unmount: %v, want EIO", err)
+		}
+		p.Close(fd)
+	}
+	if fs.inactive.Load() != inactive || fs.liveCount() != 0 {
+		t.Errorf("driver called after the forced unmount: inactive %d -> %d, live %d", inactive, fs.inactive.Load(), fs.liveCount())
 	}
 }
 

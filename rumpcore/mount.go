@@ -284,6 +284,7 @@ func (k *Kernel) detach(m *mount, force bool) error {
 		k.mu.Lock()
 		m.dead = true
 		k.mu.Unlock()
+		k.reclaimAll(m)
 		m.gate.Unlock()
 		k.log.Warn("forced unmount with files in use", "mount", m.name)
 	}

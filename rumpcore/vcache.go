@@ -1,6 +1,8 @@
 package rumpcore
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,6 +49,11 @@ type Vnode struct {
 	// ENOENT for new entries and lookups and an empty Readdir, so drivers
 	// need not keep a removed directory usable.
 	removed atomic.Bool
+
+	// reclaimed is set, with the mount's gate held, once the driver's
+	// Inactive and Reclaim have run: by the last Release, or by a forced
+	// unmount's sweep (reclaimAll) for a vnode still referenced.
+	reclaimed bool
 
 	appendMu sync.Mutex // serialises O_APPEND writes
 
@@ -98,16 +105,19 @@ func (k *Kernel) vget(m *mount, ino uint64) (*Vnode, error) {
 		<-ch
 		k.mu.Lock()
 	}
-	if m.dead {
-		k.mu.Unlock()
-		return nil, errDeadMount
-	}
 	v := &Vnode{k: k, m: m, ino: ino, state: vLoading, settled: make(chan struct{})}
 	k.vcache[key] = v
 	m.nvnodes++
 	k.mu.Unlock()
 
-	vn, err := m.fs.VGet(ino)
+	// VGet is a driver call like any other: inside the gate, so that it
+	// never runs beside a forced unmount or after the FS is unmounted.
+	var vn vnodeops.Vnode
+	exit, err := m.enter()
+	if err == nil {
+		vn, err = m.fs.VGet(ino)
+		exit()
+	}
 
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -157,12 +167,7 @@ func (v *Vnode) Release() {
 	if !dead {
 		v.m.gate.RLock()
 		if !v.m.dead {
-			if err := v.vn.Inactive(); err != nil {
-				k.log.Error("inactive", "mount", v.m.name, "ino", v.ino, "err", err)
-			}
-			if err := v.vn.Reclaim(); err != nil {
-				k.log.Error("reclaim", "mount", v.m.name, "ino", v.ino, "err", err)
-			}
+			v.reclaim()
 		}
 		v.m.gate.RUnlock()
 	}
@@ -172,6 +177,49 @@ func (v *Vnode) Release() {
 	v.m.nvnodes--
 	close(v.settled)
 	k.mu.Unlock()
+}
+
+// reclaim runs the driver's Inactive and Reclaim once; their errors are
+// only logged (the contract: the file is gone from the kernel either way).
+// The caller holds v.m.gate, shared by the last Release, exclusively by a
+// forced unmount.
+func (v *Vnode) reclaim() {
+	if v.reclaimed {
+		return
+	}
+	v.reclaimed = true
+	if err := v.vn.Inactive(); err != nil {
+		v.k.log.Error("inactive", "mount", v.m.name, "ino", v.ino, "err", err)
+	}
+	if err := v.vn.Reclaim(); err != nil {
+		v.k.log.Error("reclaim", "mount", v.m.name, "ino", v.ino, "err", err)
+	}
+}
+
+// reclaimAll runs Inactive and Reclaim on every vnode of m the kernel
+// still holds, as NetBSD's vflush(FORCECLOSE) does, so that a driver's
+// Unmount always finds every vnode reclaimed: a file unlinked while open
+// is freed, not left allocated without a name. The caller holds m.gate
+// exclusively with m.dead set: no driver call runs or starts. The
+// vnodes stay in the cache until their holders release them; every
+// later operation on them answers EIO.
+func (k *Kernel) reclaimAll(m *mount) {
+	k.mu.Lock()
+	var live []*Vnode
+	for key, v := range k.vcache {
+		// A vnode still loading cannot be one (VGet runs inside the
+		// gate); a reclaiming one may be waiting for the gate.
+		if key.mount == m.id && v.vn != nil {
+			live = append(live, v)
+		}
+	}
+	k.mu.Unlock()
+	// Children before parents is not needed: Inactive frees only what
+	// the vnode itself holds. Order by inode for repeatable logs.
+	slices.SortFunc(live, func(a, b *Vnode) int { return cmp.Compare(a.ino, b.ino) })
+	for _, v := range live {
+		v.reclaim()
+	}
 }
 
 // MountID identifies v's mount; unique for the kernel's lifetime.

@@ -11,7 +11,9 @@
 // turned into a live [Vnode]. While the kernel holds a reference to a Vnode
 // it never asks VGet for the same inode again; when its last reference goes,
 // it calls [Vnode.Inactive] and then [Vnode.Reclaim], after which the Vnode
-// value is never used again.
+// value is never used again. A forced unmount does the same for the vnodes
+// still in use (as NetBSD's vflush with FORCECLOSE), so a driver never
+// finds a live vnode at [FS.Unmount].
 //
 // # Locking
 //
@@ -308,9 +310,9 @@ type Vnode interface {
 	// Readlink returns a symbolic link's target. EINVAL if not a link.
 	Readlink() (string, error)
 
-	// Inactive is called when the kernel drops its last reference. A file
-	// whose link count is 0 has its storage freed here. The kernel only
-	// logs its error.
+	// Inactive is called when the kernel drops its last reference, or by
+	// a forced unmount while references remain. A file whose link count
+	// is 0 has its storage freed here. The kernel only logs its error.
 	Inactive() error
 	// Reclaim is called after Inactive when the kernel forgets the vnode.
 	// The driver writes back what it still holds and drops its state. The
@@ -413,8 +415,10 @@ type FS interface {
 	// Sync writes every dirty buffer and metadata to the device.
 	Sync() error
 	// Unmount syncs, marks the file system clean and releases the device.
-	// Every vnode has been reclaimed before it is called unless force is
-	// set. After Unmount the FS is not used again.
+	// Every vnode has been reclaimed (Inactive, then Reclaim) before it
+	// is called, also when force is set: force says only that files were
+	// still in use and the kernel reclaimed them itself. After Unmount the
+	// FS is not used again.
 	Unmount(force bool) error
 }
 
