@@ -289,16 +289,42 @@ func toErrno(err error) error {
 	return syscall.EIO
 }
 
-// Sync writes every dirty buffer to the device in ascending block order,
-// waits for writes already in progress, and then syncs the device. It
-// stops at the first failed write (leaving that buffer and the later ones
-// dirty) so that a later block never reaches the device ahead of an
-// earlier one that failed. An eviction write-back error kept since the
-// last Sync is returned (once). On a read-only cache Sync does nothing.
-//
-// Sync reads the data of pinned dirty buffers too: callers must not
-// modify buffers while it runs (see Cache).
+// Sync is WriteBack followed by a sync of the device: when it returns
+// nil, every block dirtied before the call is durable.
 func (c *Cache) Sync() error {
+	if err := c.WriteBack(); err != nil {
+		return err
+	}
+	return c.SyncDevice()
+}
+
+// SyncDevice syncs the device, making durable what has been written to
+// it (not dirty buffers: see WriteBack). It reads no buffer, so it may run
+// while the driver changes buffers. On a read-only cache it does nothing.
+func (c *Cache) SyncDevice() error {
+	if c.ro {
+		return nil
+	}
+	if err := c.dev.Sync(); err != nil {
+		return toErrno(err)
+	}
+	return nil
+}
+
+// WriteBack writes every dirty buffer to the device in ascending block
+// order and waits for writes already in progress, without syncing the
+// device. It stops at the first failed write (leaving that buffer and the
+// later ones dirty) so that a later block never reaches the device ahead
+// of an earlier one that failed. An eviction write-back error kept since
+// the last WriteBack is returned (once). On a read-only cache it does
+// nothing.
+//
+// WriteBack reads the data of pinned dirty buffers too: callers must not
+// modify buffers while it runs (see Cache). Once it returns they may, and
+// a driver can then sync the device (Device().Sync(), the slow part of an
+// fsync) without holding its own locks: the data is already with the
+// device.
+func (c *Cache) WriteBack() error {
 	if c.ro {
 		return nil
 	}
@@ -330,13 +356,7 @@ func (c *Cache) Sync() error {
 	err := c.writeErr
 	c.writeErr = nil
 	c.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if err := c.dev.Sync(); err != nil {
-		return toErrno(err)
-	}
-	return nil
+	return err
 }
 
 // Flush writes block blkno now if it is cached and dirty (without syncing

@@ -247,14 +247,14 @@ func (v *vnode) newInode(mode, uid, gid uint32) (*vnode, error) {
 
 // discard undoes newInode after a later step failed: the inode's blocks
 // and bitmap bit are released.
-func (c *vnode) discard() {
-	c.setLinks(0)
-	if c.hasBlockMap() {
-		c.truncateBlocks(0)
+func (v *vnode) discard() {
+	v.setLinks(0)
+	if v.hasBlockMap() {
+		v.truncateBlocks(0)
 	}
-	c.put32(inDtime, uint32(c.fs.now().Unix()))
-	c.sync()
-	c.fs.freeInode(c.ino, c.isDir())
+	v.put32(inDtime, uint32(v.fs.now().Unix()))
+	v.sync()
+	v.fs.freeInode(v.ino, v.isDir())
 }
 
 // makeNode is Create/Mknod/Symlink's common tail: write c and enter it.

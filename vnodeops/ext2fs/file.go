@@ -317,9 +317,17 @@ func (v *vnode) Setattr(sa vnodeops.SetAttr) error {
 // Fsync implements vnodeops.Vnode: it writes back the whole cache (all
 // metadata and data), then syncs the device.
 func (v *vnode) Fsync(dataOnly bool) error {
-	v.fs.mu.Lock()
-	defer v.fs.mu.Unlock()
-	return v.fs.syncLocked()
+	fs := v.fs
+	fs.mu.Lock()
+	err := fs.writeBackLocked()
+	fs.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// The slow part, the host's fsync of the image, runs without fs.mu:
+	// other operations go on meanwhile, and what this call must make
+	// durable is already with the device.
+	return fs.cache.SyncDevice()
 }
 
 // Inactive implements vnodeops.Vnode: an inode without links loses its

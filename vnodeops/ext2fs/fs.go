@@ -640,41 +640,33 @@ func (fs *fsys) Sync() error {
 }
 
 func (fs *fsys) syncLocked() error {
+	if err := fs.writeBackLocked(); err != nil {
+		return err
+	}
+	return fs.cache.SyncDevice()
+}
+
+// writeBackLocked writes the superblock and every dirty buffer to the
+// device, without syncing it. The caller holds fs.mu.
+func (fs *fsys) writeBackLocked() error {
 	if fs.ro || fs.unmounted {
 		return nil
 	}
 	if err := fs.writeSuper(fs.mountState &^ stateValid); err != nil {
 		return err
 	}
-	return fs.cache.Sync()
+	return fs.cache.WriteBack()
 }
 
 // Unmount implements vnodeops.FS. It restores the s_state found at mount
 // (clean if it was clean) and closes the device.
-func (fs *fsys) Unmount(force bool) error {
+func (fs *fsys) Unmount(bool) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if fs.unmounted {
 		return nil
 	}
 	var err error
-	if !fs.ro && force {
-		// Files unlinked while still open would otherwise stay allocated
-		// without a name: free them as their last close would have.
-		fs.liveMu.Lock()
-		var orphans []*vnode
-		for _, v := range fs.live {
-			if !v.freed && v.links() == 0 {
-				orphans = append(orphans, v)
-			}
-		}
-		fs.liveMu.Unlock()
-		for _, v := range orphans {
-			if e := v.inactiveLocked(); e != nil && err == nil {
-				err = e
-			}
-		}
-	}
 	if !fs.ro {
 		if e := fs.writeSuper(fs.mountState); e != nil && err == nil {
 			err = e

@@ -63,7 +63,7 @@ func (e *rawEntry) setSize(s uint32) { binary.LittleEndian.PutUint32(e[28:], s) 
 // 0-4 day, 5-8 month, 9-15 years since 1980; time bits 0-4 seconds/2,
 // 5-10 minutes, 11-15 hours. They are local time (the mount's tz).
 
-func (fs *FS) decodeTime(date, tim uint16, tenth byte) int64 {
+func (fs *fsys) decodeTime(date, tim uint16, tenth byte) int64 {
 	if date == 0 {
 		return 0
 	}
@@ -89,7 +89,7 @@ func (fs *FS) decodeTime(date, tim uint16, tenth byte) int64 {
 
 // encodeTime converts nanoseconds since the epoch into a FAT date, time and
 // 10 ms count, clamped to the FAT range 1980-2107.
-func (fs *FS) encodeTime(ns int64) (date, tim uint16, tenth byte) {
+func (fs *fsys) encodeTime(ns int64) (date, tim uint16, tenth byte) {
 	t := time.Unix(0, ns).In(fs.opt.tz)
 	if t.Year() < 1980 {
 		return 0x21, 0, 0 // 1980-01-01 00:00:00
@@ -103,37 +103,37 @@ func (fs *FS) encodeTime(ns int64) (date, tim uint16, tenth byte) {
 	return
 }
 
-func (e *rawEntry) setMtime(fs *FS, ns int64) {
+func (e *rawEntry) setMtime(fs *fsys, ns int64) {
 	d, t, _ := fs.encodeTime(ns)
 	binary.LittleEndian.PutUint16(e[22:], t)
 	binary.LittleEndian.PutUint16(e[24:], d)
 }
 
-func (e *rawEntry) setAtime(fs *FS, ns int64) {
+func (e *rawEntry) setAtime(fs *fsys, ns int64) {
 	d, _, _ := fs.encodeTime(ns)
 	binary.LittleEndian.PutUint16(e[18:], d)
 }
 
-func (e *rawEntry) setBtime(fs *FS, ns int64) {
+func (e *rawEntry) setBtime(fs *fsys, ns int64) {
 	d, t, tenth := fs.encodeTime(ns)
 	e[13] = tenth
 	binary.LittleEndian.PutUint16(e[14:], t)
 	binary.LittleEndian.PutUint16(e[16:], d)
 }
 
-func (e *rawEntry) mtime(fs *FS) int64 {
+func (e *rawEntry) mtime(fs *fsys) int64 {
 	return fs.decodeTime(binary.LittleEndian.Uint16(e[24:]), binary.LittleEndian.Uint16(e[22:]), 0)
 }
-func (e *rawEntry) atime(fs *FS) int64 {
+func (e *rawEntry) atime(fs *fsys) int64 {
 	return fs.decodeTime(binary.LittleEndian.Uint16(e[18:]), 0, 0)
 }
-func (e *rawEntry) btime(fs *FS) int64 {
+func (e *rawEntry) btime(fs *fsys) int64 {
 	return fs.decodeTime(binary.LittleEndian.Uint16(e[16:]), binary.LittleEndian.Uint16(e[14:]), e[13])
 }
 
 // dirChain returns the cluster chain of the directory with key dir (its
 // first cluster; 0 is the root). The fixed root of FAT12/16 has none (nil).
-func (fs *FS) dirChain(dir uint32) ([]uint32, error) {
+func (fs *fsys) dirChain(dir uint32) ([]uint32, error) {
 	if ch, ok := fs.dirChains[dir]; ok {
 		return ch, nil
 	}
@@ -156,7 +156,7 @@ func (fs *FS) dirChain(dir uint32) ([]uint32, error) {
 }
 
 // dirSlots is the number of 32-byte slots of directory dir.
-func (fs *FS) dirSlots(dir uint32) (uint32, error) {
+func (fs *fsys) dirSlots(dir uint32) (uint32, error) {
 	if dir == 0 && fs.g.fatType != fat32 {
 		return fs.g.rootEntCnt, nil
 	}
@@ -169,7 +169,7 @@ func (fs *FS) dirSlots(dir uint32) (uint32, error) {
 
 // slotOffset is the device offset of slot of directory dir. ENOENT past
 // the directory's end.
-func (fs *FS) slotOffset(dir, slot uint32) (int64, error) {
+func (fs *fsys) slotOffset(dir, slot uint32) (int64, error) {
 	if dir == 0 && fs.g.fatType != fat32 {
 		if slot >= fs.g.rootEntCnt {
 			return 0, syscall.ENOENT
@@ -188,7 +188,7 @@ func (fs *FS) slotOffset(dir, slot uint32) (int64, error) {
 	return fs.g.clusterOffset(ch[ci]) + int64(slot%per)*direntSize, nil
 }
 
-func (fs *FS) readSlot(dir, slot uint32) (rawEntry, error) {
+func (fs *fsys) readSlot(dir, slot uint32) (rawEntry, error) {
 	var e rawEntry
 	off, err := fs.slotOffset(dir, slot)
 	if err != nil {
@@ -198,7 +198,7 @@ func (fs *FS) readSlot(dir, slot uint32) (rawEntry, error) {
 	return e, err
 }
 
-func (fs *FS) writeSlot(dir, slot uint32, e *rawEntry) error {
+func (fs *fsys) writeSlot(dir, slot uint32, e *rawEntry) error {
 	off, err := fs.slotOffset(dir, slot)
 	if err != nil {
 		return err
@@ -283,7 +283,7 @@ func isDotEntry(sn []byte) bool {
 // and their checksums match the short name, and drops them otherwise
 // [fatgen103 §7: orphaned long entries are ignored]. It stops at the end
 // marker [fatgen103 §6.1: DIR_Name[0] == 0x00].
-func (fs *FS) scan(dir, from uint32, fn func(d *dentry) bool) error {
+func (fs *fsys) scan(dir, from uint32, fn func(d *dentry) bool) error {
 	n, err := fs.dirSlots(dir)
 	if err != nil {
 		return err
@@ -378,7 +378,7 @@ func (fs *FS) scan(dir, from uint32, fn func(d *dentry) bool) error {
 
 // find returns the entry called name (case-insensitively, long or short
 // name) in directory dir, or ENOENT.
-func (fs *FS) find(dir uint32, name string) (*dentry, error) {
+func (fs *fsys) find(dir uint32, name string) (*dentry, error) {
 	var found *dentry
 	nu := utf16Len(name)
 	err := fs.scan(dir, 0, func(d *dentry) bool {
@@ -401,7 +401,7 @@ func (fs *FS) find(dir uint32, name string) (*dentry, error) {
 // dir, growing it (with zeroed clusters) when none is found. ENOSPC when
 // the fixed root of FAT12/16 is full or the directory reaches 65536
 // entries.
-func (fs *FS) findFree(dir uint32, n uint32) (uint32, error) {
+func (fs *fsys) findFree(dir uint32, n uint32) (uint32, error) {
 	total, err := fs.dirSlots(dir)
 	if err != nil {
 		return 0, err
@@ -467,7 +467,7 @@ func (fs *FS) findFree(dir uint32, n uint32) (uint32, error) {
 // endMarkAfter makes sure that slot s (if inside the directory) ends the
 // directory when new entries fill the slots up to it, so that whatever
 // lies past an end marker is never read as entries.
-func (fs *FS) endMarkAfter(dir, s, total uint32) error {
+func (fs *fsys) endMarkAfter(dir, s, total uint32) error {
 	if s >= total {
 		return nil
 	}
@@ -524,7 +524,7 @@ func longEntries(name string, sn []byte) []rawEntry {
 // addEntry enters name in directory dir with the short entry e (whose name
 // bytes and NT flags it fills in) and returns the short entry's slot.
 // The caller has checked the name and that it is not present.
-func (fs *FS) addEntry(dir uint32, name string, e *rawEntry) (uint32, error) {
+func (fs *fsys) addEntry(dir uint32, name string, e *rawEntry) (uint32, error) {
 	sn, nt, ok := fits83(name)
 	var lfns []rawEntry
 	if !ok {
@@ -575,7 +575,7 @@ func (fs *FS) addEntry(dir uint32, name string, e *rawEntry) (uint32, error) {
 }
 
 // delEntry marks the slots first..slot of directory dir free.
-func (fs *FS) delEntry(dir, first, slot uint32) error {
+func (fs *fsys) delEntry(dir, first, slot uint32) error {
 	for s := first; s <= slot; s++ {
 		off, err := fs.slotOffset(dir, s)
 		if err != nil {
@@ -589,7 +589,7 @@ func (fs *FS) delEntry(dir, first, slot uint32) error {
 }
 
 // entryAt returns the file whose short entry is at p, with its long name.
-func (fs *FS) entryAt(p pos) (*dentry, error) {
+func (fs *fsys) entryAt(p pos) (*dentry, error) {
 	var found *dentry
 	err := fs.scan(p.dir, p.slot, func(d *dentry) bool {
 		if d.slot == p.slot {

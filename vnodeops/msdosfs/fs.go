@@ -72,7 +72,7 @@ func init() {
 	vnodeops.Register(vnodeops.Driver{
 		Name:        "msdosfs",
 		NeedsDevice: true,
-		Probe:       probe,
+		Probe:       Probe,
 		Mount:       Mount,
 	})
 }
@@ -103,8 +103,8 @@ type options struct {
 	quiet         bool
 }
 
-// FS is a mounted FAT file system.
-type FS struct {
+// fsys is a mounted FAT file system.
+type fsys struct {
 	mu    sync.Mutex
 	name  string
 	log   *slog.Logger
@@ -237,7 +237,7 @@ func Mount(args vnodeops.MountArgs) (vnodeops.FS, error) {
 	if budget <= 0 {
 		budget = 8 << 20
 	}
-	fs := &FS{
+	fs := &fsys{
 		name:      args.Name,
 		log:       args.Log,
 		dev:       dev,
@@ -278,14 +278,14 @@ func Mount(args vnodeops.MountArgs) (vnodeops.FS, error) {
 }
 
 // corrupt logs one line about a corrupt structure and returns EIO.
-func (fs *FS) corrupt(what string, args ...any) error {
+func (fs *fsys) corrupt(what string, args ...any) error {
 	fs.log.Error("msdosfs: corrupt file system: "+fmt.Sprintf(what, args...), "device", fs.dev.Name())
 	return syscall.EIO
 }
 
 // readAt reads len(p) bytes at byte offset off of the device through the
 // cache.
-func (fs *FS) readAt(p []byte, off int64) error {
+func (fs *fsys) readAt(p []byte, off int64) error {
 	bs := int64(fs.g.bps)
 	for len(p) > 0 {
 		blk, in := off/bs, off%bs
@@ -302,7 +302,7 @@ func (fs *FS) readAt(p []byte, off int64) error {
 
 // writeAt writes p at byte offset off of the device through the cache;
 // whole blocks are not read first.
-func (fs *FS) writeAt(p []byte, off int64) error {
+func (fs *fsys) writeAt(p []byte, off int64) error {
 	bs := int64(fs.g.bps)
 	for len(p) > 0 {
 		blk, in := off/bs, off%bs
@@ -325,7 +325,7 @@ func (fs *FS) writeAt(p []byte, off int64) error {
 }
 
 // zeroAt writes n zero bytes at off.
-func (fs *FS) zeroAt(off, n int64) error {
+func (fs *fsys) zeroAt(off, n int64) error {
 	var z [4096]byte
 	for n > 0 {
 		k := min(n, int64(len(z)))
@@ -338,7 +338,7 @@ func (fs *FS) zeroAt(off, n int64) error {
 }
 
 // fatGet returns the FAT entry of cluster c from the active FAT.
-func (fs *FS) fatGet(c uint32) (uint32, error) {
+func (fs *fsys) fatGet(c uint32) (uint32, error) {
 	g := fs.g
 	off := g.fatOffset(g.activeFAT, c)
 	var b [4]byte
@@ -369,7 +369,7 @@ func (fs *FS) fatGet(c uint32) (uint32, error) {
 // fatSet sets the FAT entry of cluster c in every FAT copy (only the
 // active one when FAT32 mirroring is off), keeping the reserved high bits
 // of FAT32 entries and the neighbour's nibble of FAT12 entries.
-func (fs *FS) fatSet(c, v uint32) error {
+func (fs *fsys) fatSet(c, v uint32) error {
 	g := fs.g
 	for n := uint32(0); n < g.nfats; n++ {
 		if !g.mirror && n != g.activeFAT {
@@ -414,7 +414,7 @@ func (fs *FS) fatSet(c, v uint32) error {
 // countFree scans the active FAT for free clusters, and takes the FSInfo
 // next-free hint when it is plausible. (The FSInfo free count is only a
 // hint [fatgen103 §5]; the scan is the truth.)
-func (fs *FS) countFree() error {
+func (fs *fsys) countFree() error {
 	g := fs.g
 	fs.freeCount = 0
 	fs.nextFree = 0
@@ -491,7 +491,7 @@ func (fs *FS) countFree() error {
 
 // writeFSInfo stores the free count and next-free hint in the FAT32 FSInfo
 // sector, when the volume has a valid one.
-func (fs *FS) writeFSInfo() error {
+func (fs *fsys) writeFSInfo() error {
 	g := fs.g
 	if g.fatType != fat32 || g.fsInfo == 0 || fs.ro {
 		return nil
@@ -517,7 +517,7 @@ func (fs *FS) writeFSInfo() error {
 
 // setClean sets or clears the clean-shutdown bit of FAT[1] (FAT16 and
 // FAT32; FAT12 has none) and flushes it.
-func (fs *FS) setClean(clean bool) error {
+func (fs *fsys) setClean(clean bool) error {
 	var bit uint32
 	switch fs.g.fatType {
 	case fat16:
@@ -554,7 +554,7 @@ func (fs *FS) setClean(clean bool) error {
 // chain returns the cluster chain starting at first (nil for 0). A chain
 // that leaves the volume, meets a free or bad cluster, or is longer than
 // the volume (a cycle) is corrupt: EIO.
-func (fs *FS) chain(first uint32, what string) ([]uint32, error) {
+func (fs *fsys) chain(first uint32, what string) ([]uint32, error) {
 	if first == 0 {
 		return nil, nil
 	}
@@ -587,7 +587,7 @@ func (fs *FS) chain(first uint32, what string) ([]uint32, error) {
 // ending at last (0: a new chain). It prefers the clusters just after last,
 // then the next-free hint onward. Each new cluster is zeroed when zero is
 // set. ENOSPC when fewer than n are free.
-func (fs *FS) alloc(n int, last uint32, zero bool) ([]uint32, error) {
+func (fs *fsys) alloc(n int, last uint32, zero bool) ([]uint32, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -657,7 +657,7 @@ func (fs *FS) alloc(n int, last uint32, zero bool) ([]uint32, error) {
 }
 
 // free returns the clusters to the free pool and drops their cached data.
-func (fs *FS) free(clusters []uint32) error {
+func (fs *fsys) free(clusters []uint32) error {
 	g := fs.g
 	for _, c := range clusters {
 		if err := fs.fatSet(c, 0); err != nil {
@@ -676,10 +676,10 @@ func (fs *FS) free(clusters []uint32) error {
 }
 
 // Root returns the root directory's inode number.
-func (fs *FS) Root() uint64 { return rootIno }
+func (fs *fsys) Root() uint64 { return rootIno }
 
 // Statvfs reports cluster counts.
-func (fs *FS) Statvfs() (vnodeops.Statvfs, error) {
+func (fs *fsys) Statvfs() (vnodeops.Statvfs, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	st := vnodeops.Statvfs{
@@ -697,24 +697,33 @@ func (fs *FS) Statvfs() (vnodeops.Statvfs, error) {
 }
 
 // Sync writes the FSInfo sector and every dirty buffer.
-func (fs *FS) Sync() error {
+func (fs *fsys) Sync() error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	return fs.syncLocked()
 }
 
-func (fs *FS) syncLocked() error {
+func (fs *fsys) syncLocked() error {
+	if err := fs.writeBackLocked(); err != nil {
+		return err
+	}
+	return fs.cache.SyncDevice()
+}
+
+// writeBackLocked writes FSInfo and every dirty buffer to the device,
+// without syncing it. The caller holds fs.mu.
+func (fs *fsys) writeBackLocked() error {
 	if fs.ro || fs.unmounted {
 		return nil
 	}
 	if err := fs.writeFSInfo(); err != nil {
 		return err
 	}
-	return fs.cache.Sync()
+	return fs.cache.WriteBack()
 }
 
 // Unmount syncs, sets the clean bit and closes the device.
-func (fs *FS) Unmount(force bool) error {
+func (fs *fsys) Unmount(bool) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if fs.unmounted {
@@ -722,16 +731,7 @@ func (fs *FS) Unmount(force bool) error {
 	}
 	var err error
 	if !fs.ro {
-		// A forced unmount leaves vnodes without Inactive: free what
-		// removed files still hold.
-		for _, n := range fs.live {
-			if rerr := n.release(); rerr != nil && err == nil {
-				err = rerr
-			}
-		}
-		if serr := fs.syncLocked(); err == nil {
-			err = serr
-		}
+		err = fs.syncLocked()
 		if err == nil {
 			err = fs.setClean(true)
 		}

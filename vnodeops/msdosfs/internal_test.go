@@ -128,7 +128,7 @@ func TestInodeScheme(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := vfs.(*FS)
+	fs := vfs.(*fsys)
 	get := func(ino uint64) vnodeops.ReadWriteVnode {
 		t.Helper()
 		v, err := rwGet(fs, ino)

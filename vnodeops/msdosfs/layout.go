@@ -263,8 +263,8 @@ func parseBPB(bs []byte, devSize int64) (*geometry, error) {
 	return g, nil
 }
 
-// probe reports whether r holds a FAT boot sector with a valid BPB.
-func probe(r io.ReaderAt, size int64) bool {
+// Probe reports whether r holds a FAT boot sector with a valid BPB.
+func Probe(r io.ReaderAt, size int64) bool {
 	if size < 512 {
 		return false
 	}

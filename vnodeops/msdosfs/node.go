@@ -10,12 +10,12 @@ import (
 
 var (
 	_ vnodeops.ReadWriteVnode = (*node)(nil)
-	_ vnodeops.FS             = (*FS)(nil)
+	_ vnodeops.FS             = (*fsys)(nil)
 )
 
 // node is a live vnode: a file or directory the kernel holds.
 type node struct {
-	fs   *FS
+	fs   *fsys
 	ino  uint64
 	dir  bool
 	root bool
@@ -73,7 +73,7 @@ func (n *node) loadChain() error {
 }
 
 // fileIno returns the inode number of the file whose short entry is at p.
-func (fs *FS) fileIno(p pos) uint64 {
+func (fs *fsys) fileIno(p pos) uint64 {
 	if ino, ok := fs.posIno[p]; ok {
 		return ino
 	}
@@ -95,7 +95,7 @@ func (fs *FS) fileIno(p pos) uint64 {
 }
 
 // forgetPos drops the inode record of the file at p (its entry is gone).
-func (fs *FS) forgetPos(p pos) {
+func (fs *fsys) forgetPos(p pos) {
 	if ino, ok := fs.posIno[p]; ok {
 		delete(fs.alias, ino)
 		delete(fs.posIno, p)
@@ -103,7 +103,7 @@ func (fs *FS) forgetPos(p pos) {
 }
 
 // inoOf returns the inode number of the entry d of directory dir.
-func (fs *FS) inoOf(dir uint32, d *dentry) (uint64, error) {
+func (fs *fsys) inoOf(dir uint32, d *dentry) (uint64, error) {
 	if d.raw.isDir() {
 		c := d.raw.firstCluster(fs.g.fatType == fat32)
 		if c < 2 || c > fs.g.maxCluster() || (fs.g.fatType == fat32 && c == fs.g.rootClus) {
@@ -115,7 +115,7 @@ func (fs *FS) inoOf(dir uint32, d *dentry) (uint64, error) {
 }
 
 // VGet returns the vnode of ino, reading its directory entry.
-func (fs *FS) VGet(ino uint64) (vnodeops.Vnode, error) {
+func (fs *fsys) VGet(ino uint64) (vnodeops.Vnode, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if fs.unmounted {
@@ -141,7 +141,7 @@ func (fs *FS) VGet(ino uint64) (vnodeops.Vnode, error) {
 	return n, nil
 }
 
-func (fs *FS) loadFile(ino uint64) (*node, error) {
+func (fs *fsys) loadFile(ino uint64) (*node, error) {
 	p, ok := fs.alias[ino]
 	if !ok {
 		if ino >= synthInoBase || ino < fileInoBase {
@@ -172,7 +172,7 @@ func (fs *FS) loadFile(ino uint64) (*node, error) {
 
 // loadDir finds the entry of the directory whose first cluster is
 // ino-dirInoBase: its ".." names the parent, which is scanned for it.
-func (fs *FS) loadDir(ino uint64) (*node, error) {
+func (fs *fsys) loadDir(ino uint64) (*node, error) {
 	g := fs.g
 	c := uint32(ino - dirInoBase)
 	if c < 2 || c > g.maxCluster() {
@@ -375,7 +375,7 @@ func (n *node) prepCreate(name string) error {
 	return nil
 }
 
-func (fs *FS) newEntry(attr byte) rawEntry {
+func (fs *fsys) newEntry(attr byte) rawEntry {
 	var e rawEntry
 	e[11] = attr
 	now := fs.now().UnixNano()
@@ -968,11 +968,17 @@ func (n *node) shrinkChainTo(size int64) {
 	n.clusters = n.clusters[:keep:keep]
 }
 
-// Fsync writes every dirty buffer of the volume.
+// Fsync writes every dirty buffer of the volume and syncs the image.
 func (n *node) Fsync(dataOnly bool) error {
-	n.fs.mu.Lock()
-	defer n.fs.mu.Unlock()
-	return n.fs.syncLocked()
+	fs := n.fs
+	fs.mu.Lock()
+	err := fs.writeBackLocked()
+	fs.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// The host's fsync of the image runs without fs.mu (see ext2fs).
+	return fs.cache.SyncDevice()
 }
 
 // Readdir lists the directory: "." (cookie 1), ".." (cookie 2), then each
