@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/rump9p/rump9p/tests/p9raw"
 )
 
 // workloadChecks are the CHECK names workload.sh prints on every transport.
@@ -211,24 +213,24 @@ func dirView(export string) (*hostView, error) {
 // p9View lists w/tree through 9P2000.L on the server's TCP port, attached
 // as root.
 func p9View(addr, aname string) (*hostView, error) {
-	c, root, err := dialRaw(addr, aname, 0)
+	c, root, err := p9raw.DialClient("tcp", addr, aname, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
 	v := &hostView{}
-	tree, err := c.walk(root, "w", "tree")
+	tree, err := c.Walk(root, "w", "tree")
 	if err != nil {
 		return nil, fmt.Errorf("walk w/tree: %w", err)
 	}
 	if err := p9Walk(c, v, tree, "."); err != nil {
 		return nil, err
 	}
-	many, err := c.walk(root, "w", "many")
+	many, err := c.Walk(root, "w", "many")
 	if err != nil {
 		return nil, fmt.Errorf("walk w/many: %w", err)
 	}
-	defer c.clunk(many)
+	defer c.Clunk(many)
 	names, err := p9Readdir(c, many)
 	if err != nil {
 		return nil, fmt.Errorf("readdir w/many: %w", err)
@@ -239,25 +241,25 @@ func p9View(addr, aname string) (*hostView, error) {
 
 // p9Walk records fid (at rel) and, for a directory, everything below it.
 // It clunks fid.
-func p9Walk(c *rawClient, v *hostView, fid uint32, rel string) error {
-	defer c.clunk(fid)
-	a, err := c.getattr(fid)
+func p9Walk(c *p9raw.Client, v *hostView, fid uint32, rel string) error {
+	defer c.Clunk(fid)
+	a, err := c.Getattr(fid)
 	if err != nil {
 		return fmt.Errorf("getattr %s: %w", rel, err)
 	}
-	v.mstat = append(v.mstat, statLine(rel, a.mode, a.size, a.uid, a.gid, a.mtime))
-	switch a.mode & syscall.S_IFMT {
+	v.mstat = append(v.mstat, statLine(rel, a.Mode, a.Size, a.UID, a.GID, a.Mtime))
+	switch a.Mode & syscall.S_IFMT {
 	case syscall.S_IFREG:
-		of, err := c.walk(fid)
+		of, err := c.Walk(fid)
 		if err != nil {
 			return fmt.Errorf("clone %s: %w", rel, err)
 		}
-		defer c.clunk(of)
-		if err := c.lopen(of); err != nil {
+		defer c.Clunk(of)
+		if err := c.Lopen(of, syscall.O_RDONLY); err != nil {
 			return fmt.Errorf("open %s: %w", rel, err)
 		}
 		h := md5.New()
-		if err := c.readAll(of, h); err != nil {
+		if err := c.ReadAll(of, h); err != nil {
 			return fmt.Errorf("read %s: %w", rel, err)
 		}
 		v.msum = append(v.msum, hex.EncodeToString(h.Sum(nil))+"  "+rel)
@@ -267,7 +269,7 @@ func p9Walk(c *rawClient, v *hostView, fid uint32, rel string) error {
 			return fmt.Errorf("readdir %s: %w", rel, err)
 		}
 		for _, name := range names {
-			child, err := c.walk(fid, name)
+			child, err := c.Walk(fid, name)
 			if err != nil {
 				return fmt.Errorf("walk %s/%s: %w", rel, name, err)
 			}
@@ -281,30 +283,30 @@ func p9Walk(c *rawClient, v *hostView, fid uint32, rel string) error {
 
 // p9Readdir lists directory fid (through an opened clone) without . and ..,
 // failing on a repeated name, which a broken readdir offset would produce.
-func p9Readdir(c *rawClient, fid uint32) ([]string, error) {
-	d, err := c.walk(fid)
+func p9Readdir(c *p9raw.Client, fid uint32) ([]string, error) {
+	d, err := c.Walk(fid)
 	if err != nil {
 		return nil, err
 	}
-	defer c.clunk(d)
-	if err := c.lopen(d); err != nil {
+	defer c.Clunk(d)
+	if err := c.Lopen(d, syscall.O_RDONLY); err != nil {
 		return nil, err
 	}
-	ents, err := c.readdir(d)
+	ents, err := c.Readdir(d)
 	if err != nil {
 		return nil, err
 	}
 	var names []string
 	seen := map[string]bool{}
 	for _, e := range ents {
-		if e.name == "." || e.name == ".." {
+		if e.Name == "." || e.Name == ".." {
 			continue
 		}
-		if seen[e.name] {
-			return nil, fmt.Errorf("entry %q listed twice", e.name)
+		if seen[e.Name] {
+			return nil, fmt.Errorf("entry %q listed twice", e.Name)
 		}
-		seen[e.name] = true
-		names = append(names, e.name)
+		seen[e.Name] = true
+		names = append(names, e.Name)
 	}
 	return names, nil
 }
@@ -313,53 +315,53 @@ func p9Readdir(c *rawClient, fid uint32) ([]string, error) {
 // left: qid.version is non-zero and changes when the file changes (Linux 6.1
 // itself hardly looks at it outside cache=fscache, so the guest cannot).
 func checkQIDVersion(t *testing.T, addr, aname string) {
-	c, root, err := dialRaw(addr, aname, 0)
+	c, root, err := p9raw.DialClient("tcp", addr, aname, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	for _, p := range [][]string{{"w"}, {"w", "tree"}, {"w", "tree", "d1", "f001.txt"}, {"w", "tree", "dangling"}} {
-		f, err := c.walk(root, p...)
+		f, err := c.Walk(root, p...)
 		if err != nil {
 			t.Fatalf("walk %q: %v", p, err)
 		}
-		a, err := c.getattr(f)
-		c.clunk(f)
+		a, err := c.Getattr(f)
+		c.Clunk(f)
 		if err != nil {
 			t.Fatalf("getattr %q: %v", p, err)
 		}
-		if a.qidVersion == 0 {
+		if a.QIDVersion == 0 {
 			t.Errorf("%s: qid.version is 0", strings.Join(p, "/"))
 		}
 	}
-	f, err := c.walk(root, "w", "tree", "empty")
+	f, err := c.Walk(root, "w", "tree", "empty")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.clunk(f)
-	before, err := c.getattr(f)
+	defer c.Clunk(f)
+	before, err := c.Getattr(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	of, err := c.walk(f)
+	of, err := c.Walk(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.lopenFlags(of, syscall.O_WRONLY); err != nil {
+	if err := c.Lopen(of, syscall.O_WRONLY); err != nil {
 		t.Fatal(err)
 	}
-	werr := c.write(of, 0, []byte("changed by the host\n"))
-	c.clunk(of)
+	werr := c.Write(of, 0, []byte("changed by the host\n"))
+	c.Clunk(of)
 	if werr != nil {
 		t.Fatal(werr)
 	}
-	after, err := c.getattr(f)
+	after, err := c.Getattr(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.size == before.size || after.qidVersion == before.qidVersion {
+	if after.Size == before.Size || after.QIDVersion == before.QIDVersion {
 		t.Errorf("after a write: size %d -> %d, qid.version %d -> %d; want both changed",
-			before.size, after.size, before.qidVersion, after.qidVersion)
+			before.Size, after.Size, before.QIDVersion, after.QIDVersion)
 	}
 }
 
