@@ -63,7 +63,7 @@ var (
 	reInsmod  = regexp.MustCompile(`RUMP9P-VM-INSMOD-FAIL (.*)`)
 	reCheck   = regexp.MustCompile(`CHECK (\S+) (ok|FAIL)\s*$`)
 	reAnsi    = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]|\x1bc`)
-	reMarkers = regexp.MustCompile(`^(MSTAT|MSUM|DD|INFO) `)
+	reMarkers = regexp.MustCompile(`^(MSTAT|MSUM|DD|INFO|BENCH) `)
 )
 
 var (
