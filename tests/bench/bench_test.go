@@ -24,77 +24,92 @@ var buildRump9p = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// world is an image and the peers serving it.
-type world struct {
-	dir   string
-	peers []*peer
-}
-
-func setup(tb testing.TB, t Tree, dir string) *world {
-	tb.Helper()
+func smallConfig(t *testing.T) Config {
 	bin, err := buildRump9p()
+	if b := os.Getenv("RUMP9P_BENCH_BIN"); b != "" {
+		bin, err = b, nil
+	}
 	if err != nil {
-		tb.Fatal(err)
+		t.Fatal(err)
 	}
-	src := filepath.Join(dir, "src")
-	img := filepath.Join(dir, "ext2.img")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		tb.Fatal(err)
+	return Config{
+		Tree:     Tree{BigSize: 3<<20 + 12345, SmallFiles: 300, PerDir: 50, WideFiles: 400, WriteRoom: 4 << 20},
+		Sizes:    Sizes{Creates: 100, WriteSize: 2<<20 + 777, Readers: 3, Getattrs: 200},
+		Reps:     1,
+		Networks: []string{"unix", "tcp"},
+		Msize:    256 << 10,
+		Dir:      t.TempDir(),
+		Server:   Options{Rump9p: bin, Cache: "16M"},
 	}
-	if err := makeTree(src, t); err != nil {
-		tb.Fatal(err)
+}
+
+// TestCompareSmall runs every workload once on each server and transport
+// on a small tree: the harness works and both servers answer every
+// workload without error, with the same amount of work done (no timing
+// is checked).
+func TestCompareSmall(t *testing.T) {
+	cfg := smallConfig(t)
+	res, err := Compare(cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := makeImage(src, img, t); err != nil {
-		tb.Fatal(err)
-	}
-	w := &world{dir: dir}
-	for _, start := range []func() (*peer, error){
-		func() (*peer, error) { return startRump9p(bin, img, dir, "unix", 0) },
-		func() (*peer, error) { return startRump9p(bin, img, dir, "tcp", freePort()) },
-		func() (*peer, error) { return startDiod(img, dir, freePort()) },
-	} {
-		p, err := start()
-		if err != nil {
-			w.close()
-			tb.Fatal(err)
+	for _, w := range Workloads {
+		for _, network := range cfg.Networks {
+			a, okA := res.Median(w.Name, network, "rump9p")
+			b, okB := res.Median(w.Name, network, "diod")
+			if !okA || !okB {
+				t.Errorf("%s over %s: no sample", w.Name, network)
+				continue
+			}
+			if a.N != b.N {
+				t.Errorf("%s over %s: rump9p did %d, diod %d", w.Name, network, a.N, b.N)
+			}
 		}
-		w.peers = append(w.peers, p)
 	}
-	return w
+	var tab bytes.Buffer
+	res.Table(&tab)
+	t.Logf("\n%s", tab.String())
+	for _, network := range cfg.Networks {
+		if ts := res.Transport[network]; ts.BytesPerSec <= 0 || ts.RoundTrip <= 0 {
+			t.Errorf("%s alone: %+v", network, ts)
+		}
+	}
 }
 
-func (w *world) close() {
-	for _, p := range w.peers {
-		p.stop()
-	}
-}
-
-// TestPeersAgree reads a small tree through rump9p (ext2 driver) and
-// through diod (Linux's ext2 on a loop device) and requires the same bytes:
-// an independent cross-check of the driver, and a guard that the
-// benchmark harness works.
+// TestPeersAgree reads the small tree through rump9p (ext2 driver) and
+// through diod (Linux's ext2 on a loop device) and requires the same
+// bytes: an independent cross-check of the driver.
 func TestPeersAgree(t *testing.T) {
-	w := setup(t, Tree{BigSize: 3<<20 + 12345, SmallFiles: 300, PerDir: 50}, t.TempDir())
-	defer w.close()
+	cfg := smallConfig(t)
+	src := filepath.Join(cfg.Dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := makeTree(src, cfg.Tree); err != nil {
+		t.Fatal(err)
+	}
 	var ref map[string][]byte
-	for _, p := range w.peers {
-		cl, root, err := p.connect(256 << 10)
-		if err != nil {
-			t.Fatalf("%s: %v", p.name, err)
+	for _, name := range []string{"rump9p", "diod"} {
+		dir := filepath.Join(cfg.Dir, name)
+		os.MkdirAll(dir, 0o755)
+		img := filepath.Join(dir, "ext2.img")
+		if err := makeImage(src, img, cfg.Tree); err != nil {
+			t.Fatal(err)
 		}
-		got := map[string][]byte{}
-		buf := make([]byte, p.ioCount(256<<10))
-		err = walkTree(root, p.readdirCount(256<<10), "", func(path string) error {
-			_, data, err := readAll(root, path, buf, true)
-			got[path] = data
-			return err
-		})
-		cl.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", p.name, err)
+		var s *Server
+		var err error
+		if name == "rump9p" {
+			s, err = StartRump9p(cfg.Server, img, dir)
+		} else {
+			s, err = StartDiod(img, dir)
 		}
-		if len(got) != 301 {
-			t.Errorf("%s: %d files, want 301", p.name, len(got))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readTree(t, s)
+		s.Stop()
+		if len(got) != cfg.Tree.SmallFiles+1 {
+			t.Errorf("%s: %d files, want %d", name, len(got), cfg.Tree.SmallFiles+1)
 		}
 		if ref == nil {
 			ref = got
@@ -102,92 +117,37 @@ func TestPeersAgree(t *testing.T) {
 		}
 		for path, data := range ref {
 			if !bytes.Equal(got[path], data) {
-				t.Errorf("%s: %s differs (%d vs %d bytes)", p.name, path, len(got[path]), len(data))
+				t.Errorf("%s: %s differs (%d vs %d bytes)", name, path, len(got[path]), len(data))
 			}
 		}
 	}
 }
 
-var (
-	benchOnce  sync.Once
-	benchWorld *world
-	benchErr   string
-)
-
-// benchSetup makes the 1 GiB + 20,000-file image once for all benchmarks.
-func benchSetup(b *testing.B) *world {
-	benchOnce.Do(func() {
-		dir, err := os.MkdirTemp("/var/tmp", "rump9p-bench")
-		if err != nil {
-			benchErr = err.Error()
-			return
+// readTree reads small/ and big through s.
+func readTree(t *testing.T, s *Server) map[string][]byte {
+	c, err := s.Connect("unix", 256<<10)
+	if err != nil {
+		t.Fatalf("%s: %v", s.Name, err)
+	}
+	defer c.Close()
+	got := map[string][]byte{}
+	buf := make([]byte, c.IOCount)
+	err = walkTree(c.Root, c.ReaddirCount, "", func(path string) error {
+		if path == "/big" || filepath.Dir(filepath.Dir(path)) == "/small" {
+			var data []byte
+			_, err := readFile(c.Root, path, buf, 0, -1, &data)
+			got[path] = data
+			return err
 		}
-		benchErr = "setup failed"
-		benchWorld = setup(b, Tree{BigSize: 1 << 30, SmallFiles: 20000, PerDir: 200}, dir)
+		return nil
 	})
-	if benchWorld == nil {
-		b.Fatal(benchErr)
+	if err != nil {
+		t.Fatalf("%s: %v", s.Name, err)
 	}
-	return benchWorld
-}
-
-// BenchmarkSeqRead reads the 1 GiB file through each peer with the
-// largest msize each negotiates (rump9p 1 MiB, diod 64 KiB).
-func BenchmarkSeqRead(b *testing.B) {
-	w := benchSetup(b)
-	for _, p := range w.peers {
-		b.Run(p.name, func(b *testing.B) {
-			cl, root, err := p.connect(1 << 20)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cl.Close()
-			buf := make([]byte, p.ioCount(1<<20))
-			b.SetBytes(1 << 30)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				n, _, err := readAll(root, "big", buf, false)
-				if err != nil || n != 1<<30 {
-					b.Fatalf("read %d bytes: %v", n, err)
-				}
-			}
-		})
-	}
-}
-
-// BenchmarkTree walks the 20,000-file tree and reads every file.
-func BenchmarkTree(b *testing.B) {
-	w := benchSetup(b)
-	for _, p := range w.peers {
-		b.Run(p.name, func(b *testing.B) {
-			cl, root, err := p.connect(1 << 20)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cl.Close()
-			buf := make([]byte, p.ioCount(1<<20))
-			b.ResetTimer()
-			files := 0
-			for i := 0; i < b.N; i++ {
-				err := walkTree(root, p.readdirCount(1<<20), "small", func(path string) error {
-					files++
-					_, _, err := readAll(root, path, buf, false)
-					return err
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(files)/b.Elapsed().Seconds(), "files/s")
-		})
-	}
+	return got
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if benchWorld != nil {
-		benchWorld.close()
-		os.RemoveAll(benchWorld.dir)
-	}
-	os.Exit(code)
+	ServeEchoIfAsked()
+	os.Exit(m.Run())
 }

@@ -1,23 +1,26 @@
-// Package bench measures rump9p against its peers on the same image and
-// the same 9P client: "rump9p serve" with its own ext2 driver, and diod
-// serving the image loop-mounted by the host kernel.
+// Package bench measures rump9p against diod, its peer, on the same image
+// and with the same 9P client (hugelgupf/p9's): "rump9p serve" with its
+// own ext2 driver, and diod serving the same image loop-mounted by the host
+// kernel, each over a unix socket and over TCP. The command in
+// cmd/rump9p-bench prints the comparison:
 //
-//	go test ./tests/bench -run XXX -bench . -benchtime 3x
+//	go run ./tests/bench/cmd/rump9p-bench             # as root: diod needs a loop mount
 //
-// The benchmarks need root (for the loop mount), mke2fs and diod; the
-// test command installs the tools. TestPeersAgree runs the same harness
-// on a small tree in every test run, so it cannot rot.
+// TestCompareSmall runs every workload on a small tree in each test run,
+// so the harness cannot rot; timings are never asserted. The tests build
+// rump9p from this module, or use $RUMP9P_BENCH_BIN; the command takes
+// -rump9p BINARY, to compare an older build.
 package bench
 
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"math/rand"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,11 +28,13 @@ import (
 	"github.com/rump9p/rump9p/tests/p9raw"
 )
 
-// Tree describes the content the benchmarks read.
+// Tree describes the image's content.
 type Tree struct {
 	BigSize    int64 // one file "big" of this size
 	SmallFiles int   // files of 1-16 KiB under small/dNNN/
-	PerDir     int
+	PerDir     int   // small files per directory
+	WideFiles  int   // empty files in the one directory wide/
+	WriteRoom  int64 // free space the write workloads need
 }
 
 // makeTree writes t under dir, deterministically.
@@ -64,14 +69,26 @@ func makeTree(dir string, t Tree) error {
 			return err
 		}
 	}
-	return nil
+	wide := filepath.Join(dir, "wide")
+	if err := os.MkdirAll(wide, 0o755); err != nil {
+		return err
+	}
+	for i := 0; i < t.WideFiles; i++ {
+		if err := os.WriteFile(filepath.Join(wide, wideName(i)), nil, 0o644); err != nil {
+			return err
+		}
+	}
+	return os.MkdirAll(filepath.Join(dir, "w"), 0o777)
 }
+
+func wideName(i int) string { return fmt.Sprintf("entry-with-a-longer-name-%06d", i) }
 
 // makeImage builds an ext2 image of src with mke2fs -d.
 func makeImage(src, img string, t Tree) error {
-	mib := t.BigSize>>20 + int64(t.SmallFiles)*20/1024 + 64
+	mib := t.BigSize>>20 + t.WriteRoom>>20 + int64(t.SmallFiles)*20/1024 + int64(t.WideFiles)*8/1024 + 64
 	mib += mib / 5
-	out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext2", "-b", "4096", "-N", fmt.Sprint(t.SmallFiles+1024),
+	inodes := t.SmallFiles + t.WideFiles + 20000
+	out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext2", "-b", "4096", "-N", strconv.Itoa(inodes),
 		"-d", src, img, fmt.Sprintf("%dM", mib)).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("mke2fs: %v\n%s", err, out)
@@ -79,86 +96,160 @@ func makeImage(src, img string, t Tree) error {
 	return nil
 }
 
-// peer is a running 9P server over the image.
-type peer struct {
-	name    string
-	network string
-	addr    string
-	aname   string
-	diod    bool // needs the diod client dialect
-	stop    func()
+// Server is one 9P server process over one image, listening on a unix
+// socket and on TCP.
+type Server struct {
+	Name  string // "rump9p" or "diod"
+	addrs map[string]string
+	aname string
+	diod  bool
+	cmd   *exec.Cmd
+	logs  *bytes.Buffer
+	stop  func()
 }
 
 // diodMsize is the msize diod always negotiates.
 const diodMsize = 65536
 
-// readdirCount is the Treaddir byte budget for msize: what fits one
-// Rreaddir (Linux uses msize - P9_READDIRHDRSZ (24) too); diod answers EIO
-// to a larger one.
-func (p *peer) readdirCount(msize uint32) uint32 {
-	if p.diod {
-		msize = min(msize, diodMsize)
-	}
-	return msize - 24
+// Options of the servers.
+type Options struct {
+	Rump9p string // the rump9p binary
+	Cache  string // rump9p's buffer cache budget ("256M")
 }
 
-// startRump9p runs the rump9p binary on img (read-only) on network.
-func startRump9p(bin, img, dir, network string, port int) (*peer, error) {
-	listen := "unix:" + filepath.Join(dir, "rump9p.sock")
-	addr := filepath.Join(dir, "rump9p.sock")
-	if network == "tcp" {
-		addr = fmt.Sprintf("127.0.0.1:%d", port)
-		listen = "tcp:" + addr
+// StartRump9p serves img read-write with the rump9p binary.
+func StartRump9p(o Options, img, dir string) (*Server, error) {
+	sock := filepath.Join(dir, "rump9p.sock")
+	tcp := fmt.Sprintf("127.0.0.1:%d", freePort())
+	cfg := filepath.Join(dir, "rump9p.yaml")
+	cache := o.Cache
+	if cache == "" {
+		cache = "256M"
 	}
-	cfg := filepath.Join(dir, "rump9p-"+network+".yaml")
-	body := fmt.Sprintf("listen: [%q]\nlog: {level: warn}\ncache: 256M\nmounts:\n  - {name: img, type: ext2fs, image: %q, readonly: true}\n", listen, img)
+	body := fmt.Sprintf("listen: [%q, %q]\nlog: {level: warn}\ncache: %s\nmounts:\n  - {name: img, type: ext2fs, image: %q}\n",
+		"unix:"+sock, "tcp:"+tcp, cache, img)
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "-c", cfg)
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &peer{name: "rump9p-" + network, network: network, addr: addr, aname: "img", stop: func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	}}
-	if err := waitDial(network, addr); err != nil {
-		p.stop()
-		return nil, fmt.Errorf("rump9p did not start: %v\n%s", err, logs.String())
-	}
-	return p, nil
+	s := &Server{Name: "rump9p", aname: "img", addrs: map[string]string{"unix": sock, "tcp": tcp}}
+	s.cmd = exec.Command(o.Rump9p, "serve", "-c", cfg)
+	s.stop = func() {}
+	return s, s.start()
 }
 
-// startDiod loop-mounts img read-only and serves it with diod over TCP.
-func startDiod(img, dir string, port int) (*peer, error) {
+// StartDiod loop-mounts img read-write and serves it with diod.
+func StartDiod(img, dir string) (*Server, error) {
 	mnt := filepath.Join(dir, "loop")
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
 		return nil, err
 	}
-	if out, err := exec.Command("mount", "-o", "loop,ro", "-t", "ext2", img, mnt).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-o", "loop", "-t", "ext2", img, mnt).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("loop mount (needs root): %v\n%s", err, out)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command("diod", "-f", "-n", "-c", "/dev/null", "-l", addr, "-e", mnt)
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		exec.Command("umount", mnt).Run()
+	sock := filepath.Join(dir, "diod.sock")
+	tcp := fmt.Sprintf("127.0.0.1:%d", freePort())
+	s := &Server{Name: "diod", aname: mnt, diod: true, addrs: map[string]string{"unix": sock, "tcp": tcp}}
+	s.cmd = exec.Command("diod", "-f", "-n", "-c", "/dev/null", "-L", "stderr", "-l", tcp, "-l", sock, "-e", mnt)
+	s.stop = func() { exec.Command("umount", mnt).Run() }
+	if err := s.start(); err != nil {
 		return nil, err
 	}
-	p := &peer{name: "diod-tcp", network: "tcp", addr: addr, aname: mnt, diod: true, stop: func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		exec.Command("umount", mnt).Run()
-	}}
-	if err := waitDial("tcp", addr); err != nil {
-		p.stop()
-		return nil, fmt.Errorf("diod did not start: %v\n%s", err, logs.String())
+	return s, nil
+}
+
+// start runs s.cmd and waits until both listeners accept.
+func (s *Server) start() error {
+	s.logs = &bytes.Buffer{}
+	s.cmd.Stderr = s.logs
+	if err := s.cmd.Start(); err != nil {
+		s.stop()
+		return err
 	}
-	return p, nil
+	after := s.stop
+	s.stop = func() {
+		s.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			s.cmd.Process.Kill()
+			<-done
+		}
+		after()
+	}
+	for network, addr := range s.addrs {
+		if err := waitDial(network, addr); err != nil {
+			s.Stop()
+			return fmt.Errorf("%s did not start: %v\n%s", s.Name, err, s.logs.String())
+		}
+	}
+	return nil
+}
+
+// Stop ends the server (rump9p syncs and unmounts; diod's image is
+// unmounted after it exits).
+func (s *Server) Stop() { s.stop() }
+
+// CPU is the processor time the server process has used so far (user and
+// system, all threads; /proc/PID/stat fields 14 and 15, in clock ticks of
+// 10 ms). Work the host kernel does for diod in other threads (the loop
+// device's I/O) is not counted.
+func (s *Server) CPU() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// Client is one 9P connection to a server, attached as root.
+type Client struct {
+	cl   *p9.Client
+	Root p9.File
+	// IOCount is the Tread/Twrite count to use: the p9 client does not
+	// lower it to the negotiated msize, and diod answers EIO past its own.
+	IOCount int
+	// ReaddirCount is the Treaddir budget: what fits one Rreaddir (Linux
+	// uses msize - P9_READDIRHDRSZ (24) too); diod answers EIO to more.
+	ReaddirCount uint32
+}
+
+// Connect opens a connection to s over network, asking for msize.
+func (s *Server) Connect(network string, msize uint32) (*Client, error) {
+	c, err := net.Dial(network, s.addrs[network])
+	if err != nil {
+		return nil, err
+	}
+	conn := &p9raw.Conn{Conn: c, Rewrite: p9raw.AttachAs(0)}
+	if s.diod {
+		conn.Rewrite = p9raw.Diod(0)
+		msize = min(msize, diodMsize)
+	}
+	cl, err := p9.NewClient(conn, p9.WithMessageSize(msize))
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	root, err := cl.Attach(s.aname)
+	if err != nil {
+		cl.Close()
+		return nil, err
+	}
+	rd := msize - 24
+	return &Client{cl: cl, Root: root, IOCount: int(rd) &^ 511, ReaddirCount: rd}, nil
+}
+
+// Close ends the connection.
+func (c *Client) Close() error {
+	c.Root.Close()
+	return c.cl.Close()
 }
 
 func waitDial(network, addr string) error {
@@ -183,114 +274,4 @@ func freePort() int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// connect opens a p9 client to p with msize and attaches as root.
-func (p *peer) connect(msize uint32) (*p9.Client, p9.File, error) {
-	c, err := net.Dial(p.network, p.addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	conn := &p9raw.Conn{Conn: c, Rewrite: p9raw.AttachAs(0)}
-	if p.diod {
-		conn.Rewrite = p9raw.Diod(0)
-	}
-	cl, err := p9.NewClient(conn, p9.WithMessageSize(msize))
-	if err != nil {
-		c.Close()
-		return nil, nil, err
-	}
-	root, err := cl.Attach(p.aname)
-	if err != nil {
-		cl.Close()
-		return nil, nil, err
-	}
-	return cl, root, nil
-}
-
-// ioCount is the Tread count for msize: the p9 client does not lower it to
-// what the server negotiated, and diod answers EIO past its msize.
-func (p *peer) ioCount(msize uint32) int {
-	return int(p.readdirCount(msize)) &^ 511
-}
-
-// readAll reads the file at path below root with reads of len(buf) bytes
-// into buf and returns how many bytes it read (and the content if keep is
-// set). Callers reuse buf: allocating a read buffer per file would
-// measure the allocator.
-func readAll(root p9.File, path string, buf []byte, keep bool) (int64, []byte, error) {
-	_, f, err := root.Walk(strings.Split(path, "/"))
-	if err != nil {
-		return 0, nil, fmt.Errorf("walk %s: %w", path, err)
-	}
-	defer f.Close()
-	if _, _, err := f.Open(p9.ReadOnly); err != nil {
-		return 0, nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	var total int64
-	var content []byte
-	for {
-		n, err := f.ReadAt(buf, total)
-		if keep {
-			content = append(content, buf[:n]...)
-		}
-		total += int64(n)
-		if err == io.EOF || (n == 0 && err == nil) {
-			return total, content, nil
-		}
-		if err != nil {
-			return total, content, err
-		}
-	}
-}
-
-// walkTree lists dir recursively (Treaddir) and calls fn for each regular
-// file's path.
-func walkTree(root p9.File, count uint32, dir string, fn func(path string) error) error {
-	var names []string
-	if dir != "" {
-		names = strings.Split(dir, "/")
-	}
-	_, d, err := root.Walk(names)
-	if err != nil {
-		return err
-	}
-	if _, _, err := d.Open(p9.ReadOnly); err != nil {
-		d.Close()
-		return err
-	}
-	var ents []p9.Dirent
-	var off uint64
-	for {
-		batch, err := d.Readdir(off, count)
-		if err != nil {
-			d.Close()
-			return err
-		}
-		if len(batch) == 0 {
-			break
-		}
-		ents = append(ents, batch...)
-		off = batch[len(batch)-1].Offset
-	}
-	d.Close()
-	for _, e := range ents {
-		if e.Name == "." || e.Name == ".." {
-			continue
-		}
-		p := e.Name
-		if dir != "" {
-			p = dir + "/" + e.Name
-		}
-		if e.Type == p9.TypeDir || e.QID.Type == p9.TypeDir {
-			if err := walkTree(root, count, p, fn); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := fn(p); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -1,0 +1,98 @@
+// Command rump9p-bench compares rump9p with diod on the same ext2 image and
+// the same 9P client, over a unix socket and TCP, and prints a table of
+// medians: each workload's speed on both servers, their ratio, and each
+// server's CPU per operation. It needs root (diod serves the image
+// loop-mounted by the host kernel), mke2fs and diod.
+//
+//	go run ./tests/bench/cmd/rump9p-bench [-files 20000] [-big 1G] [-reps 3] [-only treeread,create]
+//
+// Run it on an idle machine: both servers and the client share it.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/rump9p/rump9p/tests/bench"
+)
+
+func main() {
+	bench.ServeEchoIfAsked()
+	var cfg bench.Config
+	var big, write, networks, only, keep string
+	var msize uint
+	flag.IntVar(&cfg.Tree.SmallFiles, "files", 20000, "small files (1-16 KiB) in the tree")
+	flag.IntVar(&cfg.Tree.PerDir, "perdir", 200, "small files per directory")
+	flag.IntVar(&cfg.Tree.WideFiles, "wide", 10000, "entries of the wide directory")
+	flag.StringVar(&big, "big", "1G", "size of the big file (K, M, G suffixes)")
+	flag.StringVar(&write, "write", "256M", "bytes the seqwrite workload writes")
+	flag.IntVar(&cfg.Sizes.Creates, "creates", 5000, "files of the create/stat/rename/unlink workloads")
+	flag.IntVar(&cfg.Sizes.Readers, "readers", 4, "connections of the parallel workload")
+	flag.IntVar(&cfg.Sizes.Getattrs, "getattrs", 20000, "round trips of the getattr workload")
+	flag.IntVar(&cfg.Reps, "reps", 3, "runs of each workload; the table shows medians")
+	flag.StringVar(&networks, "transports", "unix,tcp", "transports to measure")
+	flag.UintVar(&msize, "msize", 1<<20, "msize the client asks for (diod grants 64 KiB)")
+	flag.StringVar(&only, "only", "", "comma-separated workloads to run (default: all)")
+	flag.StringVar(&cfg.Server.Cache, "cache", "256M", "rump9p's buffer cache budget")
+	flag.StringVar(&cfg.Server.Rump9p, "rump9p", "", "the rump9p binary (default: built from this module)")
+	flag.StringVar(&keep, "dir", "", "scratch directory (default: a new one in /var/tmp, removed after)")
+	flag.Parse()
+	var err error
+	if cfg.Tree.BigSize, err = parseSize(big); err == nil {
+		cfg.Sizes.WriteSize, err = parseSize(write)
+	}
+	if err != nil {
+		fatal(err)
+	}
+	cfg.Tree.WriteRoom = cfg.Sizes.WriteSize
+	cfg.Networks = strings.Split(networks, ",")
+	cfg.Msize = uint32(msize)
+	if only != "" {
+		cfg.Only = strings.Split(only, ",")
+	}
+	cfg.Log = os.Stderr
+	cfg.Dir = keep
+	if cfg.Dir == "" {
+		if cfg.Dir, err = os.MkdirTemp("/var/tmp", "rump9p-bench"); err != nil {
+			fatal(err)
+		}
+		defer os.RemoveAll(cfg.Dir)
+	}
+	if cfg.Server.Rump9p == "" {
+		cfg.Server.Rump9p = filepath.Join(cfg.Dir, "rump9p")
+		if out, err := exec.Command("go", "build", "-o", cfg.Server.Rump9p, "github.com/rump9p/rump9p/cmd/rump9p").CombinedOutput(); err != nil {
+			fatal(fmt.Errorf("go build: %v\n%s", err, out))
+		}
+	}
+	res, err := bench.Compare(cfg)
+	if err != nil {
+		fatal(err)
+	}
+	res.Table(os.Stdout)
+}
+
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "G")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "K")
+	}
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "rump9p-bench:", err)
+	os.Exit(1)
+}
