@@ -18,15 +18,19 @@ type Partition struct {
 	// primary is numbered by its slot (1-4, empty slots leave gaps),
 	// logical partitions of extended partitions count from 5 in chain
 	// order; a GPT partition is its entry's index in the entry array plus
-	// one. Extended-partition containers are not listed.
+	// one. Extended-partition containers are not listed. The
+	// subpartitions of a BSD disklabel in an MBR partition come after
+	// all of those, in label order (disklabel.go).
 	Number int
 	// Start and Size locate the partition in bytes from the start of the
 	// device. Partitions checks that the range lies inside the device.
 	Start, Size int64
-	// Type is "0x83"-style for MBR and the partition type GUID for GPT
-	// ("0FC63DAF-8483-4772-8E79-3D69D8477DE4").
+	// Type is "0x83"-style for MBR, the partition type GUID for GPT
+	// ("0FC63DAF-8483-4772-8E79-3D69D8477DE4") and the file system type
+	// ("4.2BSD", "swap", "fstype 12") for a disklabel subpartition.
 	Type string
-	// Name is the GPT partition name; "" for MBR.
+	// Name is the GPT partition name, the letter ("a", "b", ...) of a
+	// disklabel subpartition, and "" for MBR.
 	Name string
 }
 
@@ -117,7 +121,9 @@ func looksLikeFATBootSector(sec []byte) bool {
 // shorter than a sector, no 0x55AA signature, records whose boot indicator
 // is not 0x00/0x80 (the sector is a file system's boot code), or a FAT
 // boot sector whose "records" do not fit the device. An MBR with no
-// records yields an empty list.
+// records yields an empty list. An MBR partition of a BSD type (0xA9
+// NetBSD, 0xA5 FreeBSD, 0xA6 OpenBSD) holding a disklabel adds the
+// label's subpartitions (disklabel.go).
 //
 // Every table value is checked: partitions must lie inside the device,
 // extended chains must stay inside their extended partition and must not
@@ -158,7 +164,11 @@ func Partitions(dev Device) ([]Partition, error) {
 			}
 		}
 	}
-	return p.parse(recs)
+	parts, err := p.parse(recs)
+	if err != nil {
+		return nil, err
+	}
+	return addDisklabels(dev, parts)
 }
 
 type mbrParser struct {
