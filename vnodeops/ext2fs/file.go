@@ -156,6 +156,32 @@ func (v *vnode) writeData(b *blkdev.Buf) error {
 	return err
 }
 
+// writeBlocks writes whole blocks of p, the first at logical block lblk,
+// already mapped to pblk, straight to the device: as many as are
+// contiguous on disk, in one write (a regular file's data is read from the
+// device too, never through the cache; any cached copy is dropped). It
+// returns the bytes written, a multiple of the block size. The caller holds
+// fs.mu and has checked that p starts on a block boundary.
+func (v *vnode) writeBlocks(p []byte, lblk, pblk uint64) (int, error) {
+	fs := v.fs
+	run := 1
+	for (run+1)*fs.bs <= len(p) {
+		next, _, err := v.bmapAlloc(lblk + uint64(run))
+		if err != nil || next != pblk+uint64(run) {
+			break // written by the caller's next round, or its error there
+		}
+		run++
+	}
+	data := p[:run*fs.bs]
+	for i := range run {
+		fs.cache.Invalidate(int64(pblk) + int64(i))
+	}
+	if _, err := fs.dev.WriteAt(data, int64(pblk)<<fs.bsBits); err != nil {
+		return 0, fs.corrupt(v.ino, "writing blocks at %d: %v", pblk, err)
+	}
+	return len(data), nil
+}
+
 // Write implements vnodeops.Vnode.
 func (v *vnode) Write(p []byte, off int64) (int, error) {
 	fs := v.fs
@@ -201,6 +227,15 @@ func (v *vnode) Write(p []byte, off int64) (int, error) {
 		if err != nil {
 			werr = err
 			break
+		}
+		if boff == 0 && chunk == fs.bs {
+			n, err := v.writeBlocks(p[done:], lblk, pblk)
+			done += n
+			if err != nil {
+				werr = err
+				break
+			}
+			continue
 		}
 		get := fs.cache.Get
 		if fresh || chunk == fs.bs {
