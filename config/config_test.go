@@ -3,7 +3,6 @@ package config
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rump9p/rump9p/vnodeops"
+	"github.com/spf13/pflag"
 )
 
 // The config tests link no real driver, so they register fakes whose
@@ -728,7 +728,7 @@ security: {readonly: false, max_connections: 5, max_fids_per_connection: 6, squa
 		"rump9p_msize=1",        // wrong case prefix: not ours
 		"OTHER_RUMP9P_MSIZE=99", // not ours
 	}
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 	RegisterFlags(fs)
 	if err := fs.Parse([]string{"--msize", "256KiB", "--readonly", "--listen", "stdio"}); err != nil {
 		t.Fatal(err)
@@ -776,7 +776,7 @@ security: {readonly: false, max_connections: 5, max_fids_per_connection: 6, squa
 }
 
 func TestFlags(t *testing.T) {
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	RegisterFlags(fs)
 	err := fs.Parse([]string{"--listen", "tcp:127.0.0.1:1,unix:/a", "--listen=stdio", "--cache", "2M",
@@ -794,13 +794,13 @@ func TestFlags(t *testing.T) {
 	}
 
 	// A FlagSet without our flags, or unparsed, changes nothing.
-	other := flag.NewFlagSet("o", flag.ContinueOnError)
+	other := pflag.NewFlagSet("o", pflag.ContinueOnError)
 	other.String("msize", "", "")
 	_ = other.Parse([]string{"--msize", "1"})
 	if _, err := Load(LoadOptions{Flags: other}); err == nil {
 		t.Error("a foreign --msize flag of 1 byte was not validated") // it is read by name
 	}
-	fresh := flag.NewFlagSet("f", flag.ContinueOnError)
+	fresh := pflag.NewFlagSet("f", pflag.ContinueOnError)
 	RegisterFlags(fresh)
 	c, err = Load(LoadOptions{Flags: fresh})
 	if err != nil || !reflect.DeepEqual(c, Defaults()) {
@@ -808,7 +808,7 @@ func TestFlags(t *testing.T) {
 	}
 
 	// A bad flag value names the flag.
-	bad := flag.NewFlagSet("b", flag.ContinueOnError)
+	bad := pflag.NewFlagSet("b", pflag.ContinueOnError)
 	RegisterFlags(bad)
 	_ = bad.Parse([]string{"--msize", "huge"})
 	_, err = Load(LoadOptions{Flags: bad})

@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +14,9 @@ import (
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/posflag"
 	"github.com/knadh/koanf/v2"
+	"github.com/spf13/pflag"
 )
 
 // MaxFileSize is the largest configuration file Load reads.
@@ -38,8 +39,9 @@ type LoadOptions struct {
 	// os.Environ(). nil reads no environment.
 	Env []string
 	// Flags is a parsed FlagSet on which RegisterFlags defined the flags;
-	// only flags set explicitly override. nil reads no flags.
-	Flags *flag.FlagSet
+	// only flags set explicitly override, each by its name (a foreign
+	// FlagSet's --msize is read as ours). nil reads no flags.
+	Flags *pflag.FlagSet
 }
 
 // envKeys are the keys settable from the environment. The variable of a
@@ -94,7 +96,7 @@ var flagKeys = map[string]string{
 // --log-level, --log-format and --readonly (security.readonly). A flag
 // overrides the file and the environment only when set on the command
 // line.
-func RegisterFlags(fs *flag.FlagSet) {
+func RegisterFlags(fs *pflag.FlagSet) {
 	fs.Var(&listFlag{}, "listen", "listen on `ADDR`: tcp:HOST:PORT, unix:PATH or stdio; repeatable or comma-separated (default "+DefaultListen+")")
 	fs.String("msize", "", "largest 9P message `SIZE`, such as 512KiB (default 1MiB)")
 	fs.String("cache", "", "buffer cache `SIZE` of each image mount (default 64MiB)")
@@ -117,6 +119,9 @@ func (l *listFlag) Set(s string) error {
 	l.items = append(l.items, splitList(s)...)
 	return nil
 }
+
+// Type names the value in pflag's usage lines.
+func (l *listFlag) Type() string { return "list" }
 
 // source is a configuration file's contents.
 type source struct {
@@ -187,7 +192,7 @@ func readFile(name string) ([]byte, error) {
 	return data, nil
 }
 
-func load(src *source, environ []string, fs *flag.FlagSet) (*Config, error) {
+func load(src *source, environ []string, fs *pflag.FlagSet) (*Config, error) {
 	k := koanf.New(".")
 	cfg := Defaults()
 	baseDir := ""
@@ -341,39 +346,34 @@ func envNames() []string {
 	return names
 }
 
-// loadFlags loads into k the flags of fs that RegisterFlags defined and
-// that were set on the command line.
-func loadFlags(k *koanf.Koanf, fs *flag.FlagSet, col *collector) error {
+// loadFlags loads into k, through koanf's posflag provider, the flags of
+// fs that RegisterFlags defined and that were set on the command line.
+func loadFlags(k *koanf.Koanf, fs *pflag.FlagSet, col *collector) error {
 	if fs == nil {
 		return nil
 	}
-	m := map[string]any{}
-	fs.Visit(func(f *flag.Flag) {
+	pick := func(f *pflag.Flag) (string, any) {
 		key, ok := flagKeys[f.Name]
-		if !ok {
-			return
-		}
-		if key == "listen" {
-			var items []string
-			if lf, ok := f.Value.(*listFlag); ok {
-				items = lf.items
-			} else {
-				items = splitList(f.Value.String())
-			}
-			list := make([]any, len(items))
-			for i, s := range items {
-				list[i] = s
-			}
-			m[key] = list
-		} else {
-			m[key] = f.Value.String()
+		if !ok || !f.Changed {
+			return "", nil // not ours, or a default: the lower layers stand
 		}
 		col.source[key] = "--" + f.Name
-	})
-	if len(m) == 0 {
-		return nil
+		if key != "listen" {
+			return key, f.Value.String()
+		}
+		var items []string
+		if lf, ok := f.Value.(*listFlag); ok {
+			items = lf.items
+		} else {
+			items = splitList(f.Value.String())
+		}
+		list := make([]any, len(items))
+		for i, s := range items {
+			list[i] = s
+		}
+		return key, list
 	}
-	if err := k.Load(confmap.Provider(m, "."), nil); err != nil {
+	if err := k.Load(posflag.ProviderWithFlag(fs, ".", k, pick), nil); err != nil {
 		return fmt.Errorf("config: flags: %w", err)
 	}
 	return nil

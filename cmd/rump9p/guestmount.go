@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,25 +9,22 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-const guestMountUsage = `usage: rump9p guest-mount --virtio-port NAME|--tcp HOST:PORT [-o OPTIONS] [--timeout D] MOUNTPOINT
-
-Runs inside a Linux guest and mounts the host's rump9p with the guest's v9fs
+const guestMountLong = `Runs inside a Linux guest and mounts the host's rump9p with the guest's v9fs
 client (9P2000.L, msize 1 MiB unless -o msize= says otherwise).
 
-  --virtio-port NAME  the virtio-serial port whose name is NAME (QEMU
-                      -device virtserialport,name=NAME, its chardev being
-                      rump9p's unix socket); also a /dev path. The port is
-                      relayed through a socketpair by a background process of
-                      rump9p's own, which ends when the mount is gone.
-  --tcp HOST:PORT     mount trans=tcp (HOST: an IPv4 address or a name)
-  -o OPTIONS          comma-separated 9p options (aname=, cache=, access=,
-                      uname=, ...) and mount flags (ro, nosuid, nodev,
-                      noexec, noatime, ...); may be repeated
-  --timeout D         give up when the server has not answered the mount
-                      within D (default 1m; 0 waits forever)
-`
+With --virtio-port NAME the port is the virtio-serial port whose name is NAME
+(QEMU -device virtserialport,name=NAME, its chardev being rump9p's unix
+socket), or a /dev path; it is relayed through a socketpair by a background
+process of rump9p's own, which ends when the mount is gone. With --tcp
+HOST:PORT the mount is trans=tcp (HOST: an IPv4 address or a name).
+
+-o takes comma-separated 9p options (aname=, cache=, access=, uname=, ...) and
+mount flags (ro, nosuid, nodev, noexec, noatime, ...).`
 
 // guestMountConfig is a parsed guest-mount command line.
 type guestMountConfig struct {
@@ -43,64 +39,78 @@ type guestMountConfig struct {
 // guest-mount starts (itself, re-executed); not for users.
 const relayChildArg = "--relay-child"
 
-// guestMountCmd runs "rump9p guest-mount".
-func guestMountCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == relayChildArg {
-		return relayChild(args[1:])
+func newGuestMountCmd() *cobra.Command {
+	cfg := &guestMountConfig{}
+	cmd := &cobra.Command{
+		Use:         "guest-mount --virtio-port NAME|--tcp HOST:PORT [-o OPTIONS] [--timeout D] MOUNTPOINT",
+		Short:       "(inside a VM) mount the host's rump9p with v9fs",
+		Long:        guestMountLong,
+		Annotations: legacy,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if err := checkGuestMount(cfg, args); err != nil {
+				return usageError{err}
+			}
+			if err := runGuestMount(cfg); err != nil {
+				return err
+			}
+			return nil
+		},
 	}
-	cfg, err := parseGuestMount(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "rump9p guest-mount: %v\n", err)
-		return 2
-	}
-	if err := runGuestMount(cfg); err != nil {
-		fmt.Fprintf(stderr, "rump9p guest-mount: %v\n", err)
-		return 1
-	}
-	return 0
+	guestMountFlags(cmd.Flags(), cfg)
+	return cmd
 }
 
-// parseGuestMount parses the flags, which may come before or after the
-// mount point.
-func parseGuestMount(args []string, stderr io.Writer) (*guestMountConfig, error) {
-	cfg := &guestMountConfig{}
-	fs := flag.NewFlagSet("guest-mount", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, guestMountUsage) }
-	fs.StringVar(&cfg.port, "virtio-port", "", "virtio-serial port `name`")
-	fs.StringVar(&cfg.tcp, "tcp", "", "server `host:port`")
-	fs.Func("o", "9p mount `options`", func(s string) error {
-		for _, o := range strings.Split(s, ",") {
-			if o = strings.TrimSpace(o); o != "" {
-				cfg.options = append(cfg.options, o)
-			}
+// optionList is a repeatable flag whose values are comma-separated
+// lists.
+type optionList struct{ items *[]string }
+
+func (o optionList) String() string { return strings.Join(*o.items, ",") }
+func (o optionList) Type() string   { return "options" }
+func (o optionList) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*o.items = append(*o.items, v)
 		}
-		return nil
-	})
-	fs.DurationVar(&cfg.timeout, "timeout", time.Minute, "mount `timeout`")
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
 	}
+	return nil
+}
+
+// guestMountFlags defines the flags of guest-mount on fs, into cfg.
+func guestMountFlags(fs *pflag.FlagSet, cfg *guestMountConfig) {
+	fs.StringVar(&cfg.port, "virtio-port", "", "virtio-serial port `name` (or a /dev path)")
+	fs.StringVar(&cfg.tcp, "tcp", "", "server `host:port`")
+	fs.VarP(optionList{&cfg.options}, "options", "o", "9p mount `options`, comma-separated; repeatable")
+	fs.DurationVar(&cfg.timeout, "timeout", time.Minute, "give up when the server has not answered the mount within `D` (0 waits forever)")
+}
+
+// checkGuestMount checks the parsed flags and the positional arguments,
+// and sets the mount point.
+func checkGuestMount(cfg *guestMountConfig, pos []string) error {
 	switch {
 	case len(pos) != 1:
-		return nil, fmt.Errorf("want exactly one MOUNTPOINT, got %d arguments\n%s", len(pos), guestMountUsage)
+		return fmt.Errorf("want exactly one MOUNTPOINT, got %d arguments", len(pos))
 	case (cfg.port == "") == (cfg.tcp == ""):
-		return nil, fmt.Errorf("give either --virtio-port NAME or --tcp HOST:PORT\n%s", guestMountUsage)
+		return errors.New("give either --virtio-port NAME or --tcp HOST:PORT")
 	case cfg.timeout < 0:
-		return nil, fmt.Errorf("--timeout %v: must not be negative", cfg.timeout)
+		return fmt.Errorf("--timeout %v: must not be negative", cfg.timeout)
 	}
 	cfg.mountpoint = pos[0]
+	return nil
+}
+
+// parseGuestMount parses a guest-mount command line (flags may come before
+// or after the mount point), as the command does.
+func parseGuestMount(args []string, stderr io.Writer) (*guestMountConfig, error) {
+	cfg := &guestMountConfig{}
+	fs := pflag.NewFlagSet("guest-mount", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	guestMountFlags(fs, cfg)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := checkGuestMount(cfg, fs.Args()); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,13 +17,11 @@ import (
 	"github.com/rump9p/rump9p/p2k"
 	"github.com/rump9p/rump9p/rumpcore"
 	"github.com/rump9p/rump9p/vnodeops"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-const mountUsage = `usage:
-  rump9p mount -c FILE [-o OPTS] MOUNTPOINT
-  rump9p mount [--type T] [--partition P] [--ro] [-o OPTS] IMAGE MOUNTPOINT
-
-Mounts the configured mounts (each a directory of MOUNTPOINT), or one
+const mountLong = `Mounts the configured mounts (each a directory of MOUNTPOINT), or one
 image at MOUNTPOINT, on the host through FUSE, and stays in the
 foreground until SIGINT, SIGTERM or fusermount3 -u MOUNTPOINT; then it
 syncs, unmounts and marks the images clean.
@@ -32,8 +29,7 @@ syncs, unmounts and marks the images clean.
 OPTS is a comma-separated list: allow_other, default_permissions,
 attr_timeout=SECONDS, entry_timeout=SECONDS (default 0 read-write, 1
 read-only), fsname=NAME, debug; with an IMAGE, any other key=value is an
-option of the file system driver.
-`
+option of the file system driver.`
 
 // drainTimeout is how long a busy mount, detached lazily, may go on
 // serving the files still open in it after SIGINT/SIGTERM.
@@ -87,61 +83,72 @@ func parseMountOpts(vals []string) (*fuseOpts, error) {
 	return o, nil
 }
 
-// multiFlag collects a repeatable flag.
-type multiFlag []string
+// openFlags say how to open images, alike for mount and the image
+// commands.
+type openFlags struct {
+	config    string
+	typ       string
+	partition string
+	ro        bool
+	opts      []string
+}
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+// register defines the flags on fl; configUse and optsUse tell what -c
+// and -o do for the command.
+func (f *openFlags) register(fl *pflag.FlagSet, configUse, optsUse string) {
+	fl.StringVarP(&f.config, "config", "c", "", "configuration `file`: "+configUse)
+	fl.StringVar(&f.typ, "type", "auto", "file system `type` of the image: auto, ext2fs, msdosfs, cd9660, ...")
+	fl.StringVar(&f.partition, "partition", "", "`partition` of a disk image: a number, or auto")
+	fl.BoolVar(&f.ro, "ro", false, "open the image read-only (writing fails with EROFS)")
+	fl.StringArrayVarP(&f.opts, "options", "o", nil, optsUse)
+}
 
-// mountCmd runs "rump9p mount": the host front, through FUSE.
-func mountCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("mount", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, mountUsage)
-		fs.PrintDefaults()
+func newMountCmd(stderr io.Writer) *cobra.Command {
+	var f openFlags
+	cmd := &cobra.Command{
+		Use:         "mount [--type T] [--partition P] [--ro] [-o OPTS] IMAGE|-c FILE MOUNTPOINT",
+		Short:       "mount an image, or the configured mounts, on the host through FUSE",
+		Long:        mountLong,
+		Annotations: legacy,
+		Args:        rangeArgs(1, 2),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if (f.config != "") != (len(args) == 1) {
+				return usagef("want IMAGE MOUNTPOINT, or -c FILE MOUNTPOINT")
+			}
+			fo, err := parseMountOpts(f.opts)
+			if err != nil {
+				return usageError{err}
+			}
+			if f.config != "" && len(fo.driver) > 0 {
+				return usagef("-o %s: driver options go in %s with -c", firstKey(fo.driver), f.config)
+			}
+			return status(mountCmd(f, fo, args, stderr))
+		},
 	}
-	file := fs.String("c", "", "configuration `file`: mount every configured mount as a directory of MOUNTPOINT")
-	typ := fs.String("type", "auto", "file system `type` of IMAGE: auto, ext2fs, msdosfs, ...")
-	part := fs.String("partition", "", "`partition` of IMAGE: a number, or auto")
-	ro := fs.Bool("ro", false, "mount IMAGE read-only")
-	var opts multiFlag
-	fs.Var(&opts, "o", "mount `options`, comma-separated (see above)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
+	f.register(cmd.Flags(), "mount every configured mount as a directory of MOUNTPOINT", "mount `options`, comma-separated (see above); repeatable")
+	return cmd
+}
+
+// mountCmd runs "rump9p mount": the host front, through FUSE. args are
+// the checked positional arguments.
+func mountCmd(f openFlags, fo *fuseOpts, args []string, stderr io.Writer) int {
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "rump9p mount: "+format+"\n", a...)
-		return 1
-	}
-	fo, err := parseMountOpts(opts)
-	if err != nil {
-		fmt.Fprintf(stderr, "rump9p mount: %v\n", err)
-		return 2
+		return exitFailed
 	}
 	var cfg *config.Config
 	var image string
-	switch {
-	case *file != "" && fs.NArg() == 1:
-		if len(fo.driver) > 0 {
-			fmt.Fprintf(stderr, "rump9p mount: -o %s: driver options go in %s with -c\n", firstKey(fo.driver), *file)
-			return 2
-		}
-		cfg, err = config.Load(config.LoadOptions{File: *file, Env: os.Environ()})
-	case *file == "" && fs.NArg() == 2:
-		image = fs.Arg(0)
-		cfg, err = imageConfig(image, *typ, *part, *ro, fo.driver)
-	default:
-		fs.Usage()
-		return 2
+	var err error
+	if f.config != "" {
+		cfg, err = config.Load(config.LoadOptions{File: f.config, Env: os.Environ()})
+	} else {
+		image = args[0]
+		cfg, err = imageConfig(image, f.typ, f.partition, f.ro, fo.driver)
 	}
 	if err != nil {
 		return fail("%v", err)
 	}
-	mnt := fs.Arg(fs.NArg() - 1)
+	mnt := args[len(args)-1]
 	if fi, err := os.Stat(mnt); err != nil {
 		return fail("mount point %s: %v", mnt, unwrapPathErr(err))
 	} else if !fi.IsDir() {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,22 +19,38 @@ import (
 	"github.com/rump9p/rump9p/p9srv"
 	"github.com/rump9p/rump9p/rumpcore"
 	"github.com/rump9p/rump9p/vnodeops"
+	"github.com/spf13/cobra"
 )
 
-// loadConfig parses the flags of serve and loads the configuration.
-func loadConfig(args []string, stderr io.Writer) (*config.Config, string, error) {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	file := fs.String("c", "", "configuration `file` (YAML, TOML or JSON by extension)")
-	config.RegisterFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return nil, "", err
+func newServeCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "serve [-c FILE] [flags]",
+		Short: "serve the configured mounts over 9P2000.L",
+		Long: `Serves the configured mounts over 9P2000.L until SIGINT or SIGTERM, then syncs,
+unmounts and marks every image clean; SIGHUP re-reads the file.
+
+The configuration comes from FILE, then RUMP9P_ environment variables, then
+the flags set on the command line, each overriding the one before (see
+config/REFERENCE.md). Without -c, one empty tmpfs called "tmp" is served.`,
+		Annotations: legacy,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return exitError(exitUsage, fmt.Errorf("unexpected arguments: %s", strings.Join(args, " ")))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(config.LoadOptions{File: file, Env: os.Environ(), Flags: cmd.Flags()})
+			if err != nil {
+				return exitError(exitUsage, err)
+			}
+			return status(serve(cfg, file, stdin, stdout, stderr))
+		},
 	}
-	if fs.NArg() > 0 {
-		return nil, "", fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	cfg, err := config.Load(config.LoadOptions{File: *file, Env: os.Environ(), Flags: fs})
-	return cfg, *file, err
+	cmd.Flags().StringVarP(&file, "config", "c", "", "configuration `file` (YAML, TOML or JSON by extension)")
+	config.RegisterFlags(cmd.Flags())
+	return cmd
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -46,15 +61,9 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cfg, file, err := loadConfig(args, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "rump9p serve: %v\n", err)
-		return 2
-	}
+// serve serves cfg until a signal, and returns the exit status; file is
+// the configuration file SIGHUP re-reads.
+func serve(cfg *config.Config, file string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// With stdio as a transport, stdout carries 9P: logs go to stderr.
 	log := newLogger(cfg, stderr)
 	opts := p9srvOptions(cfg, log)
@@ -267,17 +276,30 @@ func reload(k *rumpcore.Kernel, file string, cur *config.Config, mounted map[str
 	}
 }
 
-// configCmd implements "rump9p config check FILE".
-func configCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 2 || args[0] != "check" {
-		fmt.Fprint(stderr, "usage: rump9p config check FILE\n")
-		return 2
+func newConfigCmd(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "check configuration files",
+		Args:  exactArgs(0),
+		RunE: func(*cobra.Command, []string) error {
+			return usagef("want a subcommand: config check FILE")
+		},
 	}
-	cfg, err := config.Load(config.LoadOptions{File: args[1], Env: os.Environ()})
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", args[1], err)
-		return 1
-	}
-	fmt.Fprint(stdout, cfg.String())
-	return 0
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check FILE",
+		Short: "validate FILE and print the effective configuration",
+		Long: `Validates FILE (with the RUMP9P_ environment variables over it) and prints the
+effective configuration as YAML, itself a valid configuration file. Every
+error names its key and value.`,
+		Args: exactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			cfg, err := config.Load(config.LoadOptions{File: args[0], Env: os.Environ()})
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			fmt.Fprint(stdout, cfg.String())
+			return nil
+		},
+	})
+	return cmd
 }
