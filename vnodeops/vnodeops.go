@@ -28,7 +28,8 @@
 // [Vnode] is what every driver implements; a read-only format stops
 // there. Writing ([Writer]), hard links ([Linker]), symbolic links
 // ([Symlinker]), device nodes ([Mknoder]) and extended attributes
-// ([Xattrs]) are capabilities the kernel discovers with a type assertion.
+// ([Xattrs], [XattrWriter]) are capabilities the kernel discovers with a
+// type assertion.
 //
 // # Errors
 //

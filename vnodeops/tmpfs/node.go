@@ -28,6 +28,10 @@ type node struct {
 	target      string           // symbolic link target
 	targetPages int64            // pages charged for target
 	dir         *dirData         // directory contents
+
+	xattrs     map[string][]byte // extended attributes (xattr.go)
+	xattrBytes int64             // their names' and values' lengths
+	xattrPages int64             // pages charged for them
 }
 
 func (n *node) isDir() bool { return n.mode&vnodeops.S_IFMT == vnodeops.S_IFDIR }

@@ -13,6 +13,10 @@
 // counts these pages; directories and inodes are bounded by the inode limit
 // (Options.Nodes, mount option "nodes") only.
 //
+// Extended attributes of every namespace the kernel passes down are kept
+// in memory as given, up to [XattrSpace] bytes per inode, and charged to
+// the size limit in whole pages per inode.
+//
 // # Inodes
 //
 // The root is inode 2 (as in ext2). Inode numbers grow monotonically and
@@ -386,10 +390,11 @@ func (fs *FS) freeLocked(n *node) {
 	if n.freed || n == fs.root {
 		return
 	}
-	fs.usedPages -= int64(len(n.pages)) + n.targetPages
+	fs.usedPages -= int64(len(n.pages)) + n.targetPages + n.xattrPages
 	n.pages = nil
 	n.target = ""
 	n.targetPages = 0
+	n.xattrs, n.xattrBytes, n.xattrPages = nil, 0, 0
 	n.dir = nil
 	n.freed = true
 	delete(fs.nodes, n.ino)
