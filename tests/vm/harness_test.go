@@ -461,10 +461,11 @@ type vmConfig struct {
 	name   string // used in file names
 	script string // the guest's /test/run.sh; guest/workload.sh if empty
 	env    map[string]string
-	reboot bool   // the guest may reboot (no -no-reboot); /dev/vda is a 1 MiB scratch disk that outlives it
-	virtfs string // QEMU -virtfs argument (QEMU's own 9P server on a host directory), or ""
-	serial string // unix socket for the virtio-serial port, or "" for none
-	net    bool   // QEMU user networking with a virtio-net NIC
+	reboot bool     // the guest may reboot (no -no-reboot); /dev/vda is a 1 MiB scratch disk that outlives it
+	virtfs string   // QEMU -virtfs argument (QEMU's own 9P server on a host directory), or ""
+	serial string   // unix socket for the virtio-serial port, or "" for none
+	net    bool     // QEMU user networking with a virtio-net NIC
+	disks  []string // image files attached read-only as virtio disks, after the scratch disk
 }
 
 // bootGuest boots the prepared kernel with the base initramfs plus a cpio
@@ -529,6 +530,9 @@ func bootGuest(t testing.TB, cfg vmConfig) *guestResult {
 		args = append(args, "-drive", "file="+disk+",format=raw,if=virtio")
 	} else {
 		args = append(args, "-no-reboot")
+	}
+	for _, d := range cfg.disks {
+		args = append(args, "-drive", "file="+d+",format=raw,if=virtio,readonly=on")
 	}
 	if _, err := os.Stat("/usr/share/qemu/qboot.rom"); err == nil {
 		args = append(args, "-bios", "/usr/share/qemu/qboot.rom")

@@ -242,30 +242,3 @@ func (fs *fsys) freeInode(ino uint64, dir bool) error {
 	fs.sbDirty = true
 	return fs.writeGroup(g)
 }
-
-// releaseXattrBlock drops one reference to the extended attribute block
-// blk (ext4 attributes.rst: h_magic, then h_refcount) and frees it when no
-// reference remains.
-func (fs *fsys) releaseXattrBlock(ino, blk uint64) error {
-	if !fs.validBlock(blk) {
-		return fs.corrupt(ino, "xattr block %d out of range", blk)
-	}
-	b, err := fs.cache.Get(int64(blk))
-	if err != nil {
-		return fs.corrupt(ino, "reading xattr block %d: %v", blk, err)
-	}
-	d := b.Data()
-	if le.Uint32(d) != xattrMagic {
-		b.Release()
-		return fs.corrupt(ino, "xattr block %d has a bad magic", blk)
-	}
-	ref := le.Uint32(d[xattrBlkRefOff:])
-	if ref > 1 {
-		le.PutUint32(d[xattrBlkRefOff:], ref-1)
-		b.MarkDirty()
-		b.Release()
-		return nil
-	}
-	b.Release()
-	return fs.freeBlock(blk)
-}

@@ -421,21 +421,19 @@ func (v *vnode) Readlink() (string, error) {
 // magic, then entries whose value offsets count from the first entry).
 func (v *vnode) inlineXattr() ([]byte, error) {
 	ents := v.inodeXattrs()
-	var data []byte
-	err := v.walkXattrs(ents, func(e xattrEntry) error {
-		if e.index != xattrIndexSys || e.name != "data" {
-			return nil
-		}
-		if e.inum != 0 || e.voff < 0 || e.vsize < 0 || e.voff+e.vsize > len(ents) {
-			return v.fs.corrupt(v.ino, "system.data value out of range")
-		}
-		data = ents[e.voff : e.voff+e.vsize]
-		return errStopWalk
-	})
-	if err == errStopWalk {
-		err = nil
+	recs, err := v.parseXattrs(ents, ents)
+	if err != nil {
+		return nil, err
 	}
-	return data, err
+	for _, r := range recs {
+		if r.index == xattrIndexSys && r.name == "data" {
+			if r.inum != 0 {
+				return nil, v.fs.corrupt(v.ino, "system.data value out of range")
+			}
+			return r.value, nil
+		}
+	}
+	return nil, nil
 }
 
 // inlineData returns the inline bytes of a file: i_block then system.data.

@@ -26,9 +26,9 @@
 // # What is not written
 //
 // Access times are not updated on read (as with noatime). Extended
-// attributes are served read-only (vnodeops.Xattrs: in-inode and block
-// attributes) and never written, but an xattr block of a freed inode is
-// released (its reference count dropped). An htree (dir_index)
+// attributes are read and written in the inode body and in attribute
+// blocks, shared blocks included (xattr.go, xattr_write.go); values kept
+// in inodes of their own (ea_inode) are not. An htree (dir_index)
 // directory that is modified has its index flag cleared, as old kernels
 // did; e2fsck accepts the result.
 package ext2fs
