@@ -169,9 +169,13 @@ func verify(t *testing.T, img string, m model, v variant) {
 // links of both kinds, device nodes, renames of files and directories,
 // a directory of many entries, unlink of an open file. Then it checks
 // the image (checkImage), reads everything back through a new mount,
-// and through grub-fstest, an independent reader.
+// and through grub-fstest, an independent reader. Block sizes from 4 to
+// 64 KiB.
 func TestWrite(t *testing.T) {
-	for _, v := range variants {
+	// Beyond the eight variants, the smallest and the largest block
+	// sizes FFS allows, with eight fragments a block.
+	extremes := []variant{{"ufs1-le-4k", 1, "le", 4096, 512}, {"ufs2-be-64k", 2, "be", 65536, 8192}}
+	for _, v := range append(slices.Clone(variants), extremes...) {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
 			img := emptyImage(t, v, "24m", "3000")
