@@ -1,8 +1,12 @@
 // Command rump9p mounts file system images with rump9p's own drivers and
-// serves them over 9P2000.L, or mounts them on the host through FUSE.
+// serves them over 9P2000.L, mounts them on the host through FUSE, and
+// works on them without any mount (ls, cp, tar, ... after NetBSD's
+// fs-utils).
 //
 //	rump9p serve [-c rump9p.yaml] [--listen tcp:127.0.0.1:5640] ...
 //	rump9p mount [--type T] [--partition P] [--ro] [-o OPTS] IMAGE MOUNTPOINT
+//	rump9p ls -l disk.img:/etc
+//	rump9p cp -a ./tree disk.img@1:/srv
 //	rump9p config check FILE
 //	rump9p help [COMMAND]
 //
@@ -108,8 +112,9 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Use:   "rump9p",
 		Short: "mount file system images with rump9p's own drivers and serve them over 9P2000.L",
 		Long: `rump9p is a userspace kernel that mounts file system images (ext2/3/4, FAT,
-ISO 9660, tmpfs) with its own drivers. It serves them over 9P2000.L (serve) and
-mounts them on the host through FUSE (mount).
+ISO 9660, tmpfs) with its own drivers. It serves them over 9P2000.L (serve),
+mounts them on the host through FUSE (mount), and works on an image with no
+mount at all (ls, cat, cp, tar, ...: paths are IMAGE[@PARTITION]:PATH).
 
 Exit status: 0 ok, 1 an operation failed, 2 usage error.`,
 		Version:       version,
@@ -130,7 +135,10 @@ Exit status: 0 ok, 1 an operation failed, 2 usage error.`,
 	root.SetErr(stderr)
 	root.SetVersionTemplate("rump9p {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddGroup(&cobra.Group{ID: "serve", Title: "Serving and mounting:"})
+	root.AddGroup(
+		&cobra.Group{ID: "serve", Title: "Serving and mounting:"},
+		&cobra.Group{ID: "image", Title: "Working on an image without mounting (IMAGE[@PARTITION]:PATH):"},
+	)
 	for _, c := range []*cobra.Command{
 		newServeCmd(stdin, stdout, stderr),
 		newMountCmd(stderr),
@@ -139,16 +147,21 @@ Exit status: 0 ok, 1 an operation failed, 2 usage error.`,
 		c.GroupID = "serve"
 		root.AddCommand(c)
 	}
+	for _, c := range imageCommands(stdin, stdout, stderr) {
+		c.GroupID = "image"
+		root.AddCommand(c)
+	}
 	root.AddCommand(newConfigCmd(stdout), newVersionCmd(stdout), newManCmd(root, stdout))
 	return root
 }
 
-// exactArgs and rangeArgs are cobra's argument checks whose
+// exactArgs, rangeArgs and minArgs are cobra's argument checks whose
 // failures are usage errors (exit 2).
 func exactArgs(n int) cobra.PositionalArgs { return usageArgs(cobra.ExactArgs(n)) }
 func rangeArgs(lo, hi int) cobra.PositionalArgs {
 	return usageArgs(cobra.RangeArgs(lo, hi))
 }
+func minArgs(n int) cobra.PositionalArgs { return usageArgs(cobra.MinimumNArgs(n)) }
 
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
