@@ -87,9 +87,14 @@
 //     reader carries S_ISUID/S_ISGID past it in spare bits of atime_nsec;
 //     in Tlcreate and Tmkdir they are still lost (a set-gid parent
 //     directory still passes S_ISGID on to new directories, in the kernel).
-//   - Xattrs are read-only: Txattrwalk serves the driver's attributes
-//     (vnodeops.Xattrs; ext2fs has them), setting one fails with
-//     EOPNOTSUPP at Tclunk (cp -a is quiet). Errors of Txattrwalk are
+//   - Xattrs: Txattrwalk serves the driver's attributes (vnodeops.Xattrs;
+//     ext2fs and tmpfs have them); Txattrcreate, Twrite and Tclunk set or
+//     remove one (vnodeops.XattrWriter), the error arriving at Tclunk
+//     (EOPNOTSUPP where the driver stores none, so cp -a is quiet). A
+//     value is buffered by the library and announced sizes are lowered
+//     to 64 KiB + 1, so a larger value fails (E2BIG) rather than being cut.
+//     Removal is a size-0 Txattrcreate with XATTR_REPLACE, so an empty
+//     value cannot be set with that flag. Errors of Txattrwalk are
 //     flattened to EINVAL by the library (which coreutils treats like
 //     ENOTSUP, so ls -l is quiet). A successful Txattrwalk makes the
 //     library share the File with the new fid and Close it once per fid,

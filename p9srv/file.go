@@ -588,9 +588,13 @@ func (f *file) Lock(pid int, typ p9.LockType, _ p9.LockFlags, start, length uint
 	return p9.LockStatusError, linux.EINVAL
 }
 
-// Xattrs are served read-only. The library turns Txattrwalk errors into
-// EINVAL, so the codes of GetXattr and ListXattrs reach the client as
-// EINVAL; those of SetXattr and RemoveXattr reach it (at Tclunk).
+// Extended attributes. The library turns Txattrwalk errors into EINVAL,
+// so the codes of GetXattr and ListXattrs reach the client as EINVAL;
+// those of SetXattr and RemoveXattr reach it at Tclunk: Txattrcreate
+// turns a fid (Linux clones one first) into an xattr-write fid, the value
+// arrives by Twrite into the library's buffer (at most 64 KiB plus one
+// byte, see frameReader), and Tclunk commits it. A Txattrcreate of size
+// 0 with flags XATTR_REPLACE is removexattr(2), as Linux's v9fs sends it.
 
 // GetXattr implements p9.File with the driver's attributes. On success
 // the library makes a second fid that shares this File (and will Close it
@@ -618,8 +622,19 @@ func (f *file) ListXattrs() ([]string, error) {
 	return names, nil
 }
 
-// SetXattr implements p9.File.
-func (f *file) SetXattr(string, []byte, p9.XattrFlags) error { return linux.EOPNOTSUPP }
+// SetXattr implements p9.File: the kernel's Setxattr at the Tclunk of an
+// xattr-write fid.
+func (f *file) SetXattr(name string, value []byte, flags p9.XattrFlags) error {
+	if err := f.writable(); err != nil {
+		return err
+	}
+	return errno(f.v.Setxattr(f.id.cred, name, value, int(flags)))
+}
 
 // RemoveXattr implements p9.File.
-func (f *file) RemoveXattr(string) error { return linux.EOPNOTSUPP }
+func (f *file) RemoveXattr(name string) error {
+	if err := f.writable(); err != nil {
+		return err
+	}
+	return errno(f.v.Removexattr(f.id.cred, name))
+}

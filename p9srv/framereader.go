@@ -35,7 +35,9 @@ const (
 	// tag[2] count[4].
 	replyOverhead = 11
 	// xattrSizeMax is Linux's XATTR_SIZE_MAX: the largest value a client
-	// may announce in Txattrcreate (the library buffers it in memory).
+	// may set. A larger size announced in Txattrcreate is lowered to one
+	// byte more (the library buffers the value in memory), so that such a
+	// value is refused (E2BIG) at Tclunk and never stored cut short.
 	xattrSizeMax = 64 << 10
 	// noUID is n_uname's "no uid" value.
 	noUID = 0xFFFFFFFF
@@ -81,7 +83,7 @@ func (e errTooLarge) Error() string {
 //     connection's marker (see the package documentation);
 //   - lowers the count of Tread and Treaddir so the reply fits in msize
 //     (the library would fault on a larger one), and the size that
-//     Txattrcreate announces to 64 KiB (the library buffers it);
+//     Txattrcreate announces to 64 KiB + 1 (the library buffers it);
 //   - after a Tversion, reads nothing more until the server has answered
 //     it (the library would handle a pipelined Tread before its buffers
 //     exist), and takes the negotiated msize from that answer;
@@ -437,8 +439,8 @@ func (fr *frameReader) rewrite(typ byte, frame []byte, msize uint32) ([]byte, er
 		// fid[4] name[s] attr_size[8] flags[4]
 		if len(body) >= 6 {
 			off := 6 + int(binary.LittleEndian.Uint16(body[4:]))
-			if len(body) >= off+8 && binary.LittleEndian.Uint64(body[off:]) > xattrSizeMax {
-				binary.LittleEndian.PutUint64(body[off:], xattrSizeMax)
+			if len(body) >= off+8 && binary.LittleEndian.Uint64(body[off:]) > xattrSizeMax+1 {
+				binary.LittleEndian.PutUint64(body[off:], xattrSizeMax+1)
 			}
 		}
 	case msgTflush:

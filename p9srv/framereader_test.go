@@ -118,7 +118,7 @@ func TestFrameReaderRewrites(t *testing.T) {
 		t.Errorf("Tread count %d", n)
 	}
 	out = out[binary.LittleEndian.Uint32(out):]
-	if n := binary.LittleEndian.Uint64(out[7+4+8:]); n != xattrSizeMax {
+	if n := binary.LittleEndian.Uint64(out[7+4+8:]); n != xattrSizeMax+1 {
 		t.Errorf("Txattrcreate size %d", n)
 	}
 	out = out[binary.LittleEndian.Uint32(out):]

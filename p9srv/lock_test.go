@@ -190,10 +190,10 @@ func TestXattrsRefused(t *testing.T) {
 	if e := errOf(s.Try(msgTclunk, le32(5))); e != 9 {
 		t.Errorf("clunk of the xattr fid: errno %d, want EBADF", e)
 	}
-	// setxattr: Txattrcreate on a clone, the value, then Tclunk fails
-	// with EOPNOTSUPP.
+	// setxattr in a namespace no one stores: Txattrcreate on a clone, the
+	// value, then Tclunk fails with EOPNOTSUPP.
 	s.Call(msgTwalk, le32(1), le32(6), []byte{0, 0})
-	s.Call(32, le32(6), str9("user.x"), le64(3), le32(0))
+	s.Call(32, le32(6), str9("os2.x"), le64(3), le32(0))
 	s.Call(118, le32(6), le64(0), le32(3), []byte("abc"))
 	if e := errOf(s.Try(msgTclunk, le32(6))); e != 95 {
 		t.Errorf("setxattr errno %d, want EOPNOTSUPP", e)
