@@ -54,7 +54,8 @@
 // CREATE, MKNOD, MKDIR, SYMLINK, LINK, UNLINK, RMDIR, RENAME and RENAME2
 // (RENAME_NOREPLACE), READLINK, OPEN, READ, WRITE, FLUSH, FSYNC, RELEASE,
 // OPENDIR, READDIR, READDIRPLUS, FSYNCDIR, RELEASEDIR, STATFS, GETXATTR,
-// LISTXATTR, and POSIX byte-range locks and flock(2) (GETLK, SETLK,
+// LISTXATTR, SETXATTR and REMOVEXATTR (where the driver stores
+// attributes: tmpfs, ext2fs; ENOTSUP elsewhere), and POSIX byte-range locks and flock(2) (GETLK, SETLK,
 // SETLKW) in a lock table of the Server: locks are seen by every host
 // process using this mount, not by other fronts of the kernel. An open
 // with O_DIRECT is answered with FOPEN_DIRECT_IO; other files go through
@@ -62,8 +63,10 @@
 //
 // # What is not
 //
-// SETXATTR and REMOVEXATTR answer ENOTSUP (the kernel's attributes are
-// read-only). RENAME_EXCHANGE and RENAME_WHITEOUT answer EINVAL: the
+// POSIX ACLs are stored, not enforced: p2k does not ask for
+// FUSE_POSIX_ACL, so permissions are checked from the mode alone, and
+// system.posix_acl_* reach p2k as plain attributes or are refused by the
+// host kernel, depending on its version. RENAME_EXCHANGE and RENAME_WHITEOUT answer EINVAL: the
 // kernel has no atomic exchange. RENAME_NOREPLACE is a lookup followed by
 // a rename, not one atomic step: a file given the new name in between is
 // replaced (rumpcore has no rename that refuses a target). FALLOCATE, COPY_FILE_RANGE, LSEEK

@@ -271,15 +271,19 @@ func copyOut(dest, val []byte, st fuse.Status) (uint32, fuse.Status) {
 	return uint32(copy(dest, val)), fuse.OK
 }
 
-// SetXAttr implements fuse.RawFileSystem: the kernel's attributes are
-// read-only.
-func (s *Server) SetXAttr(<-chan struct{}, *fuse.SetXAttrIn, string, []byte) fuse.Status {
-	return fuse.ENOTSUP
+// SetXAttr implements fuse.RawFileSystem: setxattr(2) with its flags
+// (XATTR_CREATE, XATTR_REPLACE), under the kernel's rules.
+func (s *Server) SetXAttr(_ <-chan struct{}, in *fuse.SetXAttrIn, name string, data []byte) fuse.Status {
+	return s.withNode(in.NodeId, func(v *rumpcore.Vnode) fuse.Status {
+		return status(v.Setxattr(s.cred(&in.InHeader), name, data, int(in.Flags)))
+	})
 }
 
 // RemoveXAttr implements fuse.RawFileSystem.
-func (s *Server) RemoveXAttr(<-chan struct{}, *fuse.InHeader, string) fuse.Status {
-	return fuse.ENOTSUP
+func (s *Server) RemoveXAttr(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
+	return s.withNode(h.NodeId, func(v *rumpcore.Vnode) fuse.Status {
+		return status(v.Removexattr(s.cred(h), name))
+	})
 }
 
 // openOut registers an opened vnode as a handle and fills out.

@@ -33,6 +33,9 @@ type fixture struct {
 	k   *rumpcore.Kernel
 	srv *p2k.Server
 	dir string
+	// close unmounts, checks for leaked references and shuts the kernel
+	// down, once; cleanup calls it if the test did not.
+	close func()
 }
 
 // mountTmpfs boots a kernel with a tmpfs at /t and mounts /t at a
@@ -40,12 +43,19 @@ type fixture struct {
 // leaked (a plain unmount of /t succeeds) and shuts the kernel down.
 func mountTmpfs(t *testing.T, ro bool, opts p2k.Options) *fixture {
 	t.Helper()
+	return mountSpec(t, rumpcore.MountSpec{Type: "tmpfs", ReadOnly: ro, Options: map[string]string{"size": "16m"}}, opts)
+}
+
+// mountSpec is mountTmpfs for any file system spec.
+func mountSpec(t *testing.T, spec rumpcore.MountSpec, opts p2k.Options) *fixture {
+	t.Helper()
 	needFUSE(t)
 	k, err := rumpcore.Init(rumpcore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := k.Mount("/t", rumpcore.MountSpec{Type: "tmpfs", ReadOnly: ro, Options: map[string]string{"size": "16m"}}); err != nil {
+	if err := k.Mount("/t", spec); err != nil {
+		k.Shutdown()
 		t.Fatal(err)
 	}
 	top := k.Root()
@@ -63,7 +73,7 @@ func mountTmpfs(t *testing.T, ro bool, opts p2k.Options) *fixture {
 		t.Fatalf("p2k.Mount: %v", err)
 	}
 	f := &fixture{k: k, srv: srv, dir: dir}
-	t.Cleanup(func() {
+	f.close = sync.OnceFunc(func() {
 		if err := srv.Unmount(); err != nil {
 			t.Errorf("Unmount: %v", err)
 			srv.UnmountLazy()
@@ -76,6 +86,7 @@ func mountTmpfs(t *testing.T, ro bool, opts p2k.Options) *fixture {
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
+	t.Cleanup(f.close)
 	return f
 }
 
@@ -281,22 +292,6 @@ func TestReadOnly(t *testing.T) {
 	f := mountTmpfs(t, true, p2k.Options{AttrTimeout: time.Second, EntryTimeout: time.Second})
 	wantErrno(t, os.WriteFile(f.path("x"), nil, 0o644), syscall.EROFS, "create on a read-only mount")
 	wantErrno(t, syscall.Mkdir(f.path("d"), 0o755), syscall.EROFS, "mkdir on a read-only mount")
-}
-
-func TestXattrs(t *testing.T) {
-	f := mountTmpfs(t, false, p2k.Options{})
-	must(t, os.WriteFile(f.path("a"), nil, 0o644))
-	buf := make([]byte, 64)
-	_, err := unix.Getxattr(f.path("a"), "user.x", buf)
-	if !errors.Is(err, syscall.ENODATA) && !errors.Is(err, syscall.ENOTSUP) {
-		t.Fatalf("getxattr on tmpfs: %v", err)
-	}
-	n, err := unix.Listxattr(f.path("a"), buf)
-	if err != nil || n != 0 {
-		t.Fatalf("listxattr on tmpfs: %d, %v", n, err)
-	}
-	wantErrno(t, unix.Setxattr(f.path("a"), "user.x", []byte("v"), 0), syscall.ENOTSUP, "setxattr")
-	wantErrno(t, unix.Removexattr(f.path("a"), "user.x"), syscall.ENOTSUP, "removexattr")
 }
 
 func TestDirectIOAndMmap(t *testing.T) {
