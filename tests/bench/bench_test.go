@@ -151,3 +151,24 @@ func TestMain(m *testing.M) {
 	ServeEchoIfAsked()
 	os.Exit(m.Run())
 }
+
+// TestCompareFUSESmall runs every FUSE workload once on "rump9p mount" and
+// on fuse2fs; CompareFUSE itself requires e2fsck -fn clean on both images
+// after the writes.
+func TestCompareFUSESmall(t *testing.T) {
+	cfg := smallConfig(t)
+	res, err := CompareFUSE(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range PathWorkloads {
+		a, okA := res.Median(w.Name, "fuse", "rump9p")
+		b, okB := res.Median(w.Name, "fuse", "fuse2fs")
+		if !okA || !okB || a.N != b.N {
+			t.Errorf("%s: rump9p %+v, fuse2fs %+v", w.Name, a, b)
+		}
+	}
+	var tab bytes.Buffer
+	res.Table(&tab)
+	t.Logf("\n%s", tab.String())
+}

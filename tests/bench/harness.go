@@ -191,12 +191,15 @@ func (s *Server) start() error {
 // unmounted after it exits).
 func (s *Server) Stop() { s.stop() }
 
-// CPU is the processor time the server process has used so far (user and
-// system, all threads; /proc/PID/stat fields 14 and 15, in clock ticks of
-// 10 ms). Work the host kernel does for diod in other threads (the loop
-// device's I/O) is not counted.
-func (s *Server) CPU() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+// CPU is the processor time the server process has used so far. Work the
+// host kernel does for diod in other threads (the loop device's I/O) is
+// not counted.
+func (s *Server) CPU() time.Duration { return procCPU(s.cmd.Process.Pid) }
+
+// procCPU is the processor time process pid has used (user and system,
+// all threads; /proc/PID/stat fields 14 and 15, in clock ticks of 10 ms).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}

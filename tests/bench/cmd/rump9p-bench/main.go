@@ -6,6 +6,12 @@
 //
 //	go run ./tests/bench/cmd/rump9p-bench [-files 20000] [-big 1G] [-reps 3] [-only treeread,create]
 //
+// With -fuse it compares the host front instead: "rump9p mount" against
+// e2fsprogs' fuse2fs, each on a copy of the image, through the host
+// kernel's system calls (tree walk and read, create, stat, rename,
+// unlink, sequential read and write+fsync); e2fsck -fn checks both images
+// after.
+//
 // Run it on an idle machine: both servers and the client share it.
 package main
 
@@ -25,6 +31,7 @@ func main() {
 	var cfg bench.Config
 	var big, write, networks, only, keep string
 	var msize uint
+	var fuse bool
 	flag.IntVar(&cfg.Tree.SmallFiles, "files", 20000, "small files (1-16 KiB) in the tree")
 	flag.IntVar(&cfg.Tree.PerDir, "perdir", 200, "small files per directory")
 	flag.IntVar(&cfg.Tree.WideFiles, "wide", 10000, "entries of the wide directory")
@@ -39,6 +46,7 @@ func main() {
 	flag.StringVar(&only, "only", "", "comma-separated workloads to run (default: all)")
 	flag.StringVar(&cfg.Server.Cache, "cache", "256M", "rump9p's buffer cache budget")
 	flag.StringVar(&cfg.Server.Rump9p, "rump9p", "", "the rump9p binary (default: built from this module)")
+	flag.BoolVar(&fuse, "fuse", false, "compare the host front instead: rump9p mount against fuse2fs")
 	flag.StringVar(&keep, "dir", "", "scratch directory (default: a new one in /var/tmp, removed after)")
 	flag.Parse()
 	var err error
@@ -68,7 +76,11 @@ func main() {
 			fatal(fmt.Errorf("go build: %v\n%s", err, out))
 		}
 	}
-	res, err := bench.Compare(cfg)
+	compare := bench.Compare
+	if fuse {
+		compare = bench.CompareFUSE
+	}
+	res, err := compare(cfg)
 	if err != nil {
 		fatal(err)
 	}
