@@ -108,7 +108,7 @@ func makeCrossTree(src string) error {
 		"empty.txt": 0, "one": 1, "s2047": 2047, "s2048": 2048, "s2049": 2049,
 		"big.bin": 3<<20 + 123, "d1/d2/d3/d4/d5/d6/d7/d8/d9/d10/deep.txt": 5000,
 		strings.Repeat("long-name-", 20) + "end.txt": 77,
-		"UPPER.lower.Mixed": 10, "plus+minus-equal=hash#": 11, "many.dots.in.a.name.tar.gz": 12,
+		"UPPER.lower.Mixed":                          10, "plus+minus-equal=hash#": 11, "many.dots.in.a.name.tar.gz": 12,
 	}
 	for name, size := range files {
 		if err := os.WriteFile(filepath.Join(src, name), pattern(size), 0o644); err != nil {
