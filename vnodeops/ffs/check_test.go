@@ -1,330 +1,90 @@
 package ffs
 
 import (
-	"fmt"
 	"os"
+	"strings"
 	"testing"
-
-	"github.com/rump9p/rump9p/vnodeops"
 )
 
-// checkImage is a consistency check of an unmounted image built on
-// layout.go alone (none of the driver's allocation code): it walks every
-// inode in use, and checks that each fragment is referenced once at
-// most, that the cylinder groups' free maps are the complement of the
-// references and the metadata, that di_blocks counts what the block map
-// holds, that cg_cs, cg_frsum, the cluster maps and summaries, the
-// summary area and fs_cstotal are exact, that every link count equals
-// the directory entries naming the inode, and that the image is marked
-// clean. It returns the findings.
-func checkImage(img string) []string {
-	data, err := os.ReadFile(img)
-	if err != nil {
-		return []string{err.Error()}
-	}
-	var sb *superblock
-	for _, loc := range sbSearch {
-		if loc+sbBlockSize <= int64(len(data)) {
-			if s, err := decodeSuper(append([]byte(nil), data[loc:loc+sbBlockSize]...), loc, int64(len(data))); err == nil {
-				sb = s
-				break
-			}
-		}
-	}
-	if sb == nil {
-		return []string{"no superblock"}
-	}
-	var out []string
-	bad := func(format string, a ...any) {
-		if len(out) < 50 {
-			out = append(out, fmt.Sprintf(format, a...))
-		}
-	}
-	if sb.clean&fsIsClean == 0 {
-		bad("not marked clean")
-	}
-	frag := func(a int64) []byte { return data[a<<sb.fshift:] }
-	owner := make([]uint64, sb.size) // fragment -> inode + 1 (1: metadata)
-	claim := func(ino uint64, a, n int64) bool {
-		if a <= 0 || a+n > sb.size {
-			bad("ino %d: address %d+%d outside the file system", ino, a, n)
-			return false
-		}
-		for i := a; i < a+n; i++ {
-			if owner[i] != 0 {
-				bad("ino %d: fragment %d already owned by %d", ino, i, owner[i]-1)
-				return false
-			}
-			owner[i] = ino + 1
-		}
-		return true
-	}
-	cgs := make([]*cgView, sb.ncg)
-	for c := range sb.ncg {
-		blk := append([]byte(nil), frag(sb.cgtod(c))[:sb.bsize]...)
-		v, err := sb.decodeCg(blk, c)
-		if err != nil {
-			return append(out, err.Error())
-		}
-		cgs[c] = v
-		lo := sb.cgBase(c) + sb.sblkno
-		if c == 0 {
-			lo = 0
-		}
-		for i := lo; i < sb.cgBase(c)+sb.dblkno && i < sb.size; i++ {
-			owner[i] = 1
-		}
-	}
-	for i := sb.csaddr; i < sb.csaddr+(sb.cssize+sb.fsize-1)>>sb.fshift; i++ {
-		owner[i] = 1
-	}
-	refs := map[uint64]int{}
-	nlink := map[uint64]int{}
-	dirs := make([]int64, sb.ncg)
-	for c := range sb.ncg {
-		v := cgs[c]
-		for i := int64(0); i < sb.ipg; i++ {
-			ino := uint64(c)*uint64(sb.ipg) + uint64(i)
-			used := v.inodeUsed(i)
-			if sb.ufs2 && i >= v.initedIblk() {
-				if used {
-					bad("ino %d: in use past cg_initediblk", ino)
-				}
-				continue
-			}
-			a, off := sb.inoLoc(ino)
-			d := dinode{b: frag(a)[off : off+sb.dinodeSize()], bo: sb.bo, ufs2: sb.ufs2}
-			if ino < rootIno {
-				continue
-			}
-			if used != (d.mode() != 0) {
-				bad("ino %d: map says used %v, mode %#o", ino, used, d.mode())
-				continue
-			}
-			if !used {
-				continue
-			}
-			nlink[ino] = int(d.nlink())
-			typ := uint32(d.mode()) & vnodeops.S_IFMT
-			if typ == vnodeops.S_IFDIR {
-				dirs[c]++
-			}
-			held := checkInodeBlocks(sb, d, ino, frag, claim, bad, func(dirData []byte) {
-				for o := 0; o+dirBlkSize <= len(dirData); o += dirBlkSize {
-					chunk := dirData[o : o+dirBlkSize]
-					for p := 0; p < dirBlkSize; {
-						e, err := decodeDirent(sb.bo, sb.oldDirFormat, chunk, p)
-						if err != nil {
-							bad("ino %d: directory chunk %d: %v", ino, o, err)
-							break
-						}
-						if e.ino != 0 {
-							refs[uint64(e.ino)]++
-						}
-						p += e.reclen
-					}
-				}
-			})
-			if held<<sb.fshift != int64(d.blocks())*devBSize {
-				bad("ino %d: di_blocks %d, block map holds %d fragments", ino, d.blocks(), held)
-			}
-		}
-	}
-	for ino, n := range nlink {
-		if refs[ino] != n {
-			bad("ino %d: link count %d, %d entries name it", ino, n, refs[ino])
-		}
-	}
-	for ino := range refs {
-		if _, ok := nlink[ino]; !ok {
-			bad("entry names free inode %d", ino)
-		}
-	}
-	var total csum
-	area := frag(sb.csaddr)
-	for c := range sb.ncg {
-		v := cgs[c]
-		var cs csum
-		var frsum [maxFrag]int
-		for i := int64(0); i < sb.fpg; i++ {
-			a := sb.cgBase(c) + i
-			free := v.fragFree(i)
-			if i >= v.ndblk {
-				if free {
-					bad("cg %d: fragment %d past the group marked free", c, i)
-				}
-				continue
-			}
-			if free == (owner[a] != 0) {
-				bad("cg %d: fragment %d free %v, owner %d", c, a, free, int64(owner[a])-1)
-			}
-		}
-		nblk := (v.ndblk + sb.frag - 1) / sb.frag
-		run := int64(0)
-		clsum := make([]int64, sb.contigsumsize+1)
-		for b := int64(0); b <= nblk; b++ {
-			var ac blockAcct
-			if b < nblk {
-				ac = v.acct(b, sb.frag)
-			}
-			if ac.whole {
-				cs.nbfree++
-				run++
-			} else {
-				cs.nffree += int64(ac.nffree)
-				for k := 1; k < maxFrag; k++ {
-					frsum[k] += ac.runs[k]
-				}
-				if run > 0 && sb.contigsumsize > 0 {
-					clsum[min(run, sb.contigsumsize)]++
-				}
-				run = 0
-			}
-			if sb.contigsumsize > 0 && b < v.nclust && v.clusterFree(b) != ac.whole {
-				bad("cg %d: cluster map of block %d says free %v", c, b, v.clusterFree(b))
-			}
-		}
-		for k := 1; k < int(sb.frag); k++ {
-			if int(v.frsum(k)) != frsum[k] {
-				bad("cg %d: frsum[%d] %d, want %d", c, k, v.frsum(k), frsum[k])
-			}
-		}
-		for k := int64(1); k <= sb.contigsumsize; k++ {
-			got := int64(int32(sb.bo.Uint32(v.b[v.csumOff+4*k:])))
-			if got != clsum[k] {
-				bad("cg %d: cluster sum[%d] %d, want %d", c, k, got, clsum[k])
-			}
-		}
-		for i := int64(0); i < sb.ipg; i++ {
-			if !v.inodeUsed(i) {
-				cs.nifree++
-			}
-		}
-		cs.ndir = dirs[c]
-		if v.cs() != cs {
-			bad("cg %d: cg_cs %+v, want %+v", c, v.cs(), cs)
-		}
-		if got := decodeCsum(sb.bo, area[c*csumLen:]); got != cs {
-			bad("cg %d: summary area %+v, want %+v", c, got, cs)
-		}
-		total.add(cs)
-	}
-	if sb.cstotal != total {
-		bad("fs_cstotal %+v, want %+v", sb.cstotal, total)
-	}
-	return out
-}
-
-// checkInodeBlocks claims the fragments inode d holds and returns how
-// many; it hands a directory's data to dir.
-func checkInodeBlocks(sb *superblock, d dinode, ino uint64, readFrags func(int64) []byte, claim func(uint64, int64, int64) bool, bad func(string, ...any), dir func([]byte)) int64 {
-	typ := uint32(d.mode()) & vnodeops.S_IFMT
-	size := d.size()
-	var held int64
-	var dirData []byte
-	if ext := int64(d.extSize()); ext > 0 {
-		for i := int64(0); i < 2 && i<<sb.bshift < ext; i++ {
-			n := sb.blkSize(uint64(ext), i) >> sb.fshift
-			if claim(ino, d.extAddr(int(i)), n) {
-				held += n
-			}
-		}
-	}
-	switch typ {
-	case vnodeops.S_IFREG, vnodeops.S_IFDIR:
-	case vnodeops.S_IFLNK:
-		if int64(size) < sb.maxsymlinklen {
-			return held
-		}
-	default:
-		return held
-	}
-	nblocks := int64((size + uint64(sb.bsize) - 1) >> sb.bshift)
-	var walk func(a int64, level int, start int64)
-	walk = func(a int64, level int, start int64) {
-		if level == 0 {
-			if start >= nblocks {
-				bad("ino %d: block %d past the size", ino, start)
-			}
-			if claim(ino, a, sb.frag) {
-				held += sb.frag
-				if typ == vnodeops.S_IFDIR {
-					dirData = append(dirData, readFrags(a)[:sb.bsize]...)
-				}
-			}
-			return
-		}
-		if !claim(ino, a, sb.frag) {
-			return
-		}
-		held += sb.frag
-		span := int64(1)
-		for range level - 1 {
-			span *= sb.nindir
-		}
-		raw := make([]byte, sb.bsize)
-		copy(raw, readFrags(a))
-		for i := int64(0); i < sb.nindir; i++ {
-			var p int64
-			if sb.ufs2 {
-				p = int64(sb.bo.Uint64(raw[8*i:]))
-			} else {
-				p = int64(int32(sb.bo.Uint32(raw[4*i:])))
-			}
-			if p != 0 {
-				walk(p, level-1, start+i*span)
-			}
-		}
-	}
-	for lbn := int64(0); lbn < nDAddr; lbn++ {
-		a := d.addr(int(lbn))
-		if a == 0 {
-			if typ == vnodeops.S_IFDIR && lbn < nblocks {
-				bad("ino %d: directory hole at %d", ino, lbn)
-			}
-			continue
-		}
-		if lbn >= nblocks {
-			bad("ino %d: direct block %d past the size %d", ino, lbn, size)
-			continue
-		}
-		n := sb.blkSize(size, lbn) >> sb.fshift
-		if a&(sb.frag-1)+n > sb.frag {
-			bad("ino %d: block %d (%d fragments at %d) crosses a block", ino, lbn, n, a)
-		}
-		if claim(ino, a, n) {
-			held += n
-			if typ == vnodeops.S_IFDIR {
-				dirData = append(dirData, readFrags(a)[:min(n<<sb.fshift, int64(size)-lbn<<sb.bshift)]...)
-			}
-		}
-	}
-	start, span := int64(nDAddr), int64(1)
-	for l := 0; l < nIAddr; l++ {
-		span *= sb.nindir
-		if a := d.addr(nDAddr + l); a != 0 {
-			walk(a, l+1, start)
-		}
-		start += span
-	}
-	if typ == vnodeops.S_IFDIR {
-		dir(dirData[:min(int64(len(dirData)), int64(size))])
-	}
-	return held
-}
-
-// mustCheck fails t with checkImage's findings.
+// mustCheck fails t with Check's findings on the image img.
 func mustCheck(t testing.TB, img string) {
 	t.Helper()
-	if found := checkImage(img); len(found) > 0 {
-		t.Fatalf("%s: %d problem(s):\n%s", img, len(found), joinLines(found))
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, err := Check(f, fi.Size())
+	if err != nil {
+		t.Fatalf("%s: check: %v", img, err)
+	}
+	if len(found) > 0 {
+		t.Fatalf("%s: %d problem(s):\n  %s", img, len(found), strings.Join(found, "\n  "))
 	}
 }
 
-func joinLines(s []string) string {
-	out := ""
-	for _, l := range s {
-		out += "  " + l + "\n"
+// TestCheckFindings: Check finds each kind of damage hand-made in a
+// clean image, and nothing in the clean image itself.
+func TestCheckFindings(t *testing.T) {
+	for _, v := range []variant{variants[0], variants[7]} {
+		data, sb, inos := corruptBase(t, v)
+		cg := func(d []byte) *cgView {
+			a := sb.cgtod(0) << sb.fshift
+			cv, err := sb.decodeCg(d[a:a+sb.bsize], 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cv
+		}
+		cases := []struct {
+			name, want string
+			patch      func(d []byte)
+		}{
+			{"clean", "", func([]byte) {}},
+			{"unclean", "not marked clean", func(d []byte) { d[sb.loc+sbClean] = 0 }},
+			{"free map", "marked free true", func(d []byte) {
+				a := inodeAt(d, sb, inos["dir/file"]).addr(0)
+				cg(d).setFragFree(a-sb.cgBase(0), true)
+			}},
+			{"link count", "link count", func(d []byte) {
+				di := inodeAt(d, sb, inos["small"])
+				di.setNlink(di.nlink() + 1)
+			}},
+			{"blocks", "di_blocks", func(d []byte) {
+				di := inodeAt(d, sb, inos["dir/file"])
+				di.setBlocks(di.blocks() + 4)
+			}},
+			{"shared block", "referenced twice", func(d []byte) {
+				inodeAt(d, sb, inos["small"]).setAddr(0, inodeAt(d, sb, inos["dir/file"]).addr(0))
+			}},
+			{"cg summary", "cg_cs", func(d []byte) {
+				v := cg(d)
+				cs := v.cs()
+				cs.nifree++
+				v.setCs(cs)
+			}},
+			{"frsum", "frsum", func(d []byte) { cg(d).addFrsum(1, 3) }},
+			{"entry to a free inode", "free inode", func(d []byte) {
+				inodeAt(d, sb, inos["link"]).setMode(0)
+			}},
+		}
+		for _, c := range cases {
+			t.Run(v.name+"/"+c.name, func(t *testing.T) {
+				d := append([]byte(nil), data...)
+				c.patch(d)
+				found, err := Check(bytesReader(d), int64(len(d)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				all := strings.Join(found, "\n")
+				if c.want == "" && len(found) > 0 || c.want != "" && !strings.Contains(all, c.want) {
+					t.Errorf("findings %q, want one containing %q", found, c.want)
+				}
+			})
+		}
 	}
-	return out
 }
