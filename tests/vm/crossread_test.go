@@ -17,6 +17,7 @@ import (
 	"github.com/rump9p/rump9p/rumpcore"
 	"github.com/rump9p/rump9p/vnodeops"
 	_ "github.com/rump9p/rump9p/vnodeops/cd9660"
+	_ "github.com/rump9p/rump9p/vnodeops/ffs"
 )
 
 // crossImage is one image both Linux (in the guest) and rump9p (on the
@@ -29,12 +30,14 @@ type crossImage struct {
 	driver string // rump9p's driver
 }
 
-// TestLinuxReadsImages: images made by the real tools (xorriso for ISO
-// 9660 with Rock Ridge and Joliet) are read twice, by Linux's own driver
-// in the guest (attached as read-only virtio disks) and by rump9p's
-// driver on the host; every name, type, mode, size, owner, mtime and
-// content digest must agree. The guest is an independent reader: the
-// same tree through a second implementation of the format.
+// TestLinuxReadsImages: images are read twice, by Linux's own driver in
+// the guest (attached as read-only virtio disks) and by rump9p's driver on
+// the host; every name, type, mode, size, owner, mtime and content digest
+// must agree. The guest is an independent reader: the same tree through a
+// second implementation of the format. The images: ISO 9660 with Rock
+// Ridge and Joliet from xorriso, and FFS (UFS1, little and big endian)
+// from makefs to which rump9p's ffs driver then wrote a tree of its own,
+// so that Linux's ufs checks what rump9p wrote.
 func TestLinuxReadsImages(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(sharedDir(t), "crossread")
@@ -48,6 +51,25 @@ func TestLinuxReadsImages(t *testing.T) {
 	}
 	images := []crossImage{
 		{name: "iso", file: iso, fstype: "iso9660", opts: "ro", driver: "cd9660"},
+	}
+	for _, v := range []struct {
+		name, version, order, ufstype string
+	}{
+		// Only UFS1: Debian's makefs writes a UFS2 superblock at 8 KiB,
+		// where NetBSD looks, and Linux's ufstype=ufs2 looks only at
+		// 64 KiB (FreeBSD's place), so Linux cannot mount makefs's UFS2.
+		{"ufs1le", "1", "le", "44bsd"}, {"ufs1be", "1", "be", "44bsd"},
+	} {
+		img := filepath.Join(dir, v.name+".img")
+		out, err := exec.Command("makefs", "-t", "ffs", "-B", v.order, "-s", "24m",
+			"-o", "version="+v.version+",bsize=16384,fsize=2048", img, src).CombinedOutput()
+		if err != nil {
+			t.Fatalf("makefs: %v\n%s", err, out)
+		}
+		if err := writeWithRump9p("ffs", img); err != nil {
+			t.Fatalf("%s: %v", v.name, err)
+		}
+		images = append(images, crossImage{name: v.name, file: img, fstype: "ufs", opts: "ro,ufstype=" + v.ufstype, driver: "ffs"})
 	}
 	var specs, disks, want []string
 	for _, im := range images {
@@ -146,6 +168,72 @@ func makeCrossTree(src string) error {
 		return err
 	}
 	return os.Chtimes(filepath.Join(src, "d1"), old, old)
+}
+
+// writeWithRump9p mounts image read-write with rump9p's driver and adds a
+// tree: files across fragment and block sizes (one sparse, one past the
+// direct blocks), a symbolic link, a hard link, a renamed directory and a
+// removed file; then it unmounts (the image is marked clean).
+func writeWithRump9p(driver, image string) error {
+	k, err := rumpcore.Init(rumpcore.Options{})
+	if err != nil {
+		return err
+	}
+	if err := k.Mount("/img", rumpcore.MountSpec{Type: driver, Image: image}); err != nil {
+		k.Shutdown()
+		return fmt.Errorf("mount %s read-write: %w", image, err)
+	}
+	p := k.NewProc(vnodeops.Root)
+	err = func() error {
+		for _, d := range []string{"/img/w", "/img/w/sub", "/img/w/gone"} {
+			if err := p.Mkdir(d, 0o755); err != nil {
+				return err
+			}
+		}
+		for name, size := range map[string]int{"frag": 1500, "block": 16384, "blockplus": 16385, "twelve": 12*16384 + 1, "big": 300 << 10} {
+			fd, err := p.Open("/img/w/sub/"+name, syscall.O_CREAT|syscall.O_WRONLY, 0o640)
+			if err != nil {
+				return err
+			}
+			b := make([]byte, size)
+			for i := range b {
+				b[i] = byte(i*13 + len(name))
+			}
+			_, werr := p.Write(fd, b)
+			if cerr := p.Close(fd); werr == nil {
+				werr = cerr
+			}
+			if werr != nil {
+				return fmt.Errorf("write %s: %w", name, werr)
+			}
+		}
+		fd, err := p.Open("/img/w/sparse", syscall.O_CREAT|syscall.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err := p.Pwrite(fd, []byte("end of a sparse file"), 5<<20); err != nil {
+			return err
+		}
+		p.Close(fd)
+		if err := p.Symlink("sub/frag", "/img/w/link"); err != nil {
+			return err
+		}
+		if err := p.Link("/img/w/sub/block", "/img/w/hard"); err != nil {
+			return err
+		}
+		if err := p.Rename("/img/w/sub", "/img/w/moved"); err != nil {
+			return err
+		}
+		if err := p.Rmdir("/img/w/gone"); err != nil {
+			return err
+		}
+		return p.Unlink("/img/s2048")
+	}()
+	p.Exit()
+	if serr := k.Shutdown(); err == nil {
+		err = serr
+	}
+	return err
 }
 
 // kernelView mounts image read-only with rump9p's driver in a kernel of
