@@ -292,3 +292,49 @@ func TestWAPBL(t *testing.T) {
 		fs.Unmount(false)
 	}
 }
+
+// TestOldDirectoryFormat: a UFS1 file system from before 4.4BSD
+// (fs_old_inodefmt below FS_44INODEFMT) keeps a 16-bit d_namlen and no
+// d_type in its entries; here a makefs image rewritten so. Names resolve
+// and Readdir takes each entry's type from its inode.
+func TestOldDirectoryFormat(t *testing.T) {
+	for _, v := range []variant{variants[0], variants[3]} {
+		t.Run(v.name, func(t *testing.T) {
+			data, sb, inos := corruptBase(t, v)
+			sb.bo.PutUint32(data[sb.loc+sbOldInodefmt:], uint32(0xffffffff)) // FS_42INODEFMT
+			sb.bo.PutUint32(data[sb.loc+sbMaxsymlinklen:], 0)
+			for _, dir := range []string{"", "dir"} {
+				di := inodeAt(data, sb, inos[dir])
+				a := di.addr(0) << sb.fshift
+				for o := int64(0); o < int64(di.size()); {
+					e := data[a+o:]
+					n := e[7]
+					sb.bo.PutUint16(e[6:], uint16(n))
+					o += int64(sb.bo.Uint16(e[4:]))
+				}
+			}
+			img := filepath.Join(t.TempDir(), "img")
+			if err := os.WriteFile(img, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c := newClient(t, mountImage(t, img, true, nil, nil))
+			if got, err := readAll(c.must("dir/file")); err != nil || len(got) != 14*v.bsize+3 {
+				t.Errorf("dir/file: %d bytes, %v", len(got), err)
+			}
+			if s, err := c.must("link").Readlink(); err != nil || s != "small" {
+				t.Errorf("link: %q %v", s, err)
+			}
+			ents, err := readDir(c.must(""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			types := map[string]uint8{}
+			for _, e := range ents {
+				types[e.Name] = e.Type
+			}
+			if types["dir"] != vnodeops.DT_DIR || types["small"] != vnodeops.DT_REG || types["link"] != vnodeops.DT_LNK {
+				t.Errorf("types %v", types)
+			}
+		})
+	}
+}
