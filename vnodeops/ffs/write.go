@@ -18,14 +18,39 @@ func (v *vnode) addBlocks(n int64) {
 	v.di.setBlocks(uint64(int64(v.di.blocks()) + n<<v.fs.sb.fshift/devBSize))
 }
 
-// pref is where logical block lbn should go: right after the file's
-// previous block, else at the start of the inode's group's data.
+// pref is where logical block lbn should go, as ffs_blkpref chooses:
+// right after the file's previous block; at the start of the inode's
+// group's data for the first blocks; and past the single indirect range,
+// every fs_maxbpg blocks, in the next group (from the previous block's)
+// with at least the average number of free blocks, so that one big file
+// does not fill a group.
 func (v *vnode) pref(lbn int64) int64 {
-	sb := v.fs.sb
+	fs := v.fs
+	sb := fs.sb
+	var prev int64
 	if lbn > 0 {
 		if a, err := v.bmap(lbn - 1); err == nil && a > 0 {
-			return (a &^ (sb.frag - 1)) + sb.frag
+			prev = a &^ (sb.frag - 1)
 		}
+	}
+	idx := lbn
+	if lbn >= nDAddr {
+		idx = (lbn - nDAddr) % sb.nindir
+	}
+	if sb.maxbpg > 0 && lbn >= nDAddr+sb.nindir && idx%sb.maxbpg == 0 {
+		start := sb.inoToCg(v.ino) + uint32(lbn/sb.maxbpg)
+		if prev > 0 {
+			start = sb.dtog(prev) + 1
+		}
+		avg := sb.cstotal.nbfree / int64(sb.ncg)
+		for i := uint32(0); i < sb.ncg; i++ {
+			if c := (start + i) % sb.ncg; fs.cs[c].nbfree >= avg {
+				return sb.cgdmin(c)
+			}
+		}
+	}
+	if prev > 0 {
+		return prev + sb.frag
 	}
 	return sb.cgdmin(sb.inoToCg(v.ino))
 }

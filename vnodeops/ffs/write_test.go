@@ -386,3 +386,50 @@ func TestFill(t *testing.T) {
 		})
 	}
 }
+
+// TestSpread: a big file moves to another cylinder group every
+// fs_maxbpg blocks past the single indirect range (ffs_blkpref), and
+// stays contiguous inside each run.
+func TestSpread(t *testing.T) {
+	v := variant{"ufs1-le-4k", 1, "le", 4096, 512}
+	img := emptyImage(t, v, "48m", "100")
+	fs := mountImage(t, img, false, nil, nil)
+	w := &wfs{client: newClient(t, fs), m: model{}}
+	sb := fs.(*fsys).sb
+	if sb.ncg < 2 || sb.maxbpg <= 0 {
+		t.Fatalf("%d groups, maxbpg %d", sb.ncg, sb.maxbpg)
+	}
+	first := nDAddr + sb.nindir // the first block that may move
+	n := first + 2*sb.maxbpg + 1
+	f := w.create("big")
+	buf := pattern(int(sb.bsize)*64, 5)
+	for off := int64(0); off < n*sb.bsize; off += int64(len(buf)) {
+		if _, err := f.Write(buf, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	node := f.(*vnode)
+	fs.(*fsys).mu.RLock()
+	groups := map[uint32]bool{}
+	for _, lbn := range []int64{first - 1, first + sb.maxbpg - 1, first + sb.maxbpg, n - 1} {
+		a, err := node.bmap(lbn)
+		if err != nil || a == 0 {
+			t.Fatalf("bmap %d: %d %v", lbn, a, err)
+		}
+		groups[sb.dtog(a)] = true
+	}
+	a1, _ := node.bmap(first + 1)
+	a0, _ := node.bmap(first)
+	fs.(*fsys).mu.RUnlock()
+	if len(groups) < 2 {
+		t.Errorf("a file of %d blocks stays in groups %v", n, groups)
+	}
+	if a1 != a0+sb.frag {
+		t.Errorf("blocks %d and %d at %d and %d: not contiguous", first, first+1, a0, a1)
+	}
+	w.release()
+	if err := fs.Unmount(false); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, img)
+}
