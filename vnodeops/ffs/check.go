@@ -22,7 +22,9 @@ const maxFindings = 100
 // holds, that directories are sound chunks naming inodes in use, that
 // cg_cs, cg_frsum, the cluster maps and summaries, the summary area and
 // fs_cstotal are exact, that every link count equals the directory
-// entries naming the inode, and that the file system is marked clean.
+// entries naming the inode, that every inode in use is reachable from
+// the root and every directory's ".." names its parent, and that the
+// file system is marked clean.
 //
 // It returns at most maxFindings findings, in the order found (none:
 // the file system is consistent), or an error when there is no
@@ -104,6 +106,8 @@ func Check(r io.ReaderAt, size int64) ([]string, error) {
 		use(i)
 	}
 	refs := map[uint64]int{}
+	dotdot := map[uint64]uint64{}     // directory -> what its ".." names
+	children := map[uint64][]uint64{} // directory -> inodes its entries name
 	nlink := map[uint64]int{}
 	dirs := make([]int64, sb.ncg)
 	var iblk []byte
@@ -150,9 +154,19 @@ func Check(r io.ReaderAt, size int64) ([]string, error) {
 						}
 						if e.ino != 0 {
 							refs[uint64(e.ino)]++
-						}
-						if o == 0 && p == 0 && (e.ino != uint32(ino) || string(e.name) != ".") {
-							bad("ino %d: directory does not start with \".\"", ino)
+							switch name := string(e.name); {
+							case o == 0 && p == 0:
+								if e.ino != uint32(ino) || name != "." {
+									bad("ino %d: directory does not start with \".\"", ino)
+								}
+							case o == 0 && p == 12:
+								if name != ".." {
+									bad("ino %d: directory's second entry is not \"..\"", ino)
+								}
+								dotdot[ino] = uint64(e.ino)
+							case name != "." && name != "..":
+								children[ino] = append(children[ino], uint64(e.ino))
+							}
 						}
 						p += e.reclen
 					}
@@ -166,6 +180,31 @@ func Check(r io.ReaderAt, size int64) ([]string, error) {
 	for ino, n := range nlink {
 		if refs[ino] != n {
 			bad("ino %d: link count %d, %d entries name it", ino, n, refs[ino])
+		}
+	}
+	// Reachability from the root, and ".." of every directory naming
+	// the directory that holds it.
+	reached := map[uint64]bool{rootIno: true}
+	queue := []uint64{rootIno}
+	if dotdot[rootIno] != rootIno {
+		bad("ino %d: the root's \"..\" names %d", rootIno, dotdot[rootIno])
+	}
+	for len(queue) > 0 {
+		dir := queue[0]
+		queue = queue[1:]
+		for _, child := range children[dir] {
+			if _, isDir := dotdot[child]; isDir && dotdot[child] != dir {
+				bad("ino %d: \"..\" names %d, but directory %d holds it", child, dotdot[child], dir)
+			}
+			if !reached[child] {
+				reached[child] = true
+				queue = append(queue, child)
+			}
+		}
+	}
+	for ino := range nlink {
+		if !reached[ino] {
+			bad("ino %d: in use but not reachable from the root", ino)
 		}
 	}
 	for ino := range refs {

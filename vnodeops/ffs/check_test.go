@@ -68,6 +68,18 @@ func TestCheckFindings(t *testing.T) {
 				v.setCs(cs)
 			}},
 			{"frsum", "frsum", func(d []byte) { cg(d).addFrsum(1, 3) }},
+			{"dotdot", "but directory 2 holds it", func(d []byte) {
+				a := inodeAt(d, sb, inos["dir"]).addr(0) << sb.fshift
+				sb.bo.PutUint32(d[a+12:], uint32(inos["dir"]))
+			}},
+			{"unreachable", "not reachable", func(d []byte) {
+				a := inodeAt(d, sb, rootIno).addr(0) << sb.fshift
+				for o := int64(0); o < dirBlkSize; o += int64(sb.bo.Uint16(d[a+o+4:])) {
+					if e, _ := decodeDirent(sb.bo, false, d[a:a+dirBlkSize], int(o)); string(e.name) == "dir" {
+						sb.bo.PutUint32(d[a+o:], 0)
+					}
+				}
+			}},
 			{"entry to a free inode", "free inode", func(d []byte) {
 				inodeAt(d, sb, inos["link"]).setMode(0)
 			}},
