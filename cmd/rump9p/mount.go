@@ -197,6 +197,7 @@ func mountCmd(f openFlags, fo *fuseOpts, args []string, stderr io.Writer) int {
 	}
 	log.Info("mounted; unmount with fusermount3 -u, or stop with SIGINT/SIGTERM", "mountpoint", srv.Mountpoint())
 
+	defer adaptCPUs()()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)

@@ -122,6 +122,7 @@ func serve(cfg *config.Config, file string, stdin io.Reader, stdout, stderr io.W
 		printMountHelp(stderr, cfg)
 	}
 
+	defer adaptCPUs()()
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
