@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/rump9p/rump9p/tests/bench"
 )
@@ -32,6 +33,7 @@ func main() {
 	var big, write, networks, only, keep string
 	var msize uint
 	var fuse bool
+	var scale string
 	flag.IntVar(&cfg.Tree.SmallFiles, "files", 20000, "small files (1-16 KiB) in the tree")
 	flag.IntVar(&cfg.Tree.PerDir, "perdir", 200, "small files per directory")
 	flag.IntVar(&cfg.Tree.WideFiles, "wide", 10000, "entries of the wide directory")
@@ -46,6 +48,7 @@ func main() {
 	flag.StringVar(&only, "only", "", "comma-separated workloads to run (default: all)")
 	flag.StringVar(&cfg.Server.Cache, "cache", "256M", "rump9p's buffer cache budget")
 	flag.StringVar(&cfg.Server.Rump9p, "rump9p", "", "the rump9p binary (default: built from this module)")
+	flag.StringVar(&scale, "scale", "", "comma-separated tree sizes (files): report how the cost per file of treewalk and treeread grows")
 	flag.BoolVar(&fuse, "fuse", false, "compare the host front instead: rump9p mount against fuse2fs")
 	flag.StringVar(&keep, "dir", "", "scratch directory (default: a new one in /var/tmp, removed after)")
 	flag.Parse()
@@ -80,11 +83,64 @@ func main() {
 	if fuse {
 		compare = bench.CompareFUSE
 	}
+	if scale != "" {
+		if err := scaling(cfg, compare, strings.Split(scale, ",")); err != nil {
+			fatal(err)
+		}
+		return
+	}
 	res, err := compare(cfg)
 	if err != nil {
 		fatal(err)
 	}
 	res.Table(os.Stdout)
+}
+
+// scaling runs the tree workloads on trees of each size and prints the
+// time and server CPU per file, to show how the cost grows with the tree
+// (and, with -cache smaller than the tree, once it no longer fits).
+func scaling(cfg bench.Config, compare func(bench.Config) (*bench.Result, error), sizes []string) error {
+	cfg.Only = []string{"treewalk", "treeread"}
+	base := cfg.Dir
+	var rows [][]string
+	var servers [2]string
+	for _, size := range sizes {
+		var n int
+		if _, err := fmt.Sscan(size, &n); err != nil || n < 1 {
+			return fmt.Errorf("bad -scale size %q", size)
+		}
+		cfg.Tree.SmallFiles = n
+		cfg.Dir = filepath.Join(base, "scale-"+size)
+		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+			return err
+		}
+		res, err := compare(cfg)
+		if err != nil {
+			return err
+		}
+		servers = res.Servers
+		for _, w := range cfg.Only {
+			for _, network := range res.Networks {
+				row := []string{size, w, network}
+				for _, s := range res.Servers {
+					m, ok := res.Median(w, network, s)
+					if !ok {
+						return fmt.Errorf("no sample of %s on %s", w, s)
+					}
+					row = append(row, fmt.Sprintf("%.1f", float64(m.Elapsed.Microseconds())/float64(m.N)),
+						fmt.Sprintf("%.1f", float64(m.CPU.Microseconds())/float64(m.N)))
+				}
+				rows = append(rows, row)
+			}
+		}
+		os.RemoveAll(cfg.Dir)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "files\tworkload\ttransport\t%s µs/file\t%s CPU µs/file\t%s µs/file\t%s CPU µs/file\t\n", servers[0], servers[0], servers[1], servers[1])
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t")+"\t")
+	}
+	return tw.Flush()
 }
 
 func parseSize(s string) (int64, error) {
