@@ -2,12 +2,18 @@ package vm
 
 import (
 	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // startFuseMount mounts a fresh ext2 image on the host with "rump9p mount"
@@ -61,19 +67,35 @@ func isMountPoint(dir string) bool {
 // (guest/twice.sh). Then the host compares the last run's manifest with
 // the FUSE mount, stops rump9p mount, and requires e2fsck -fn to find the
 // image clean.
-//
-// security_model=mapped-xattr is not run: QEMU then keeps owners and modes
-// in user.virtfs.* xattrs, and rump9p serves xattrs read-only (a create
-// fails with ENOTSUP).
 func TestLinuxClientVirtfs(t *testing.T) {
+	t.Parallel()
+	runVirtfs(t, "passthrough")
+}
+
+// TestLinuxClientVirtfsMapped is TestLinuxClientVirtfs with
+// security_model=mapped-xattr: QEMU creates every file as root with mode
+// 0600 (0700 for directories; symbolic links and device nodes become
+// regular files) and keeps the guest's owner, group and mode in
+// user.virtfs.uid, .gid, .mode (and .rdev) extended attributes, which
+// rump9p stores in the ext2 image's inodes and attribute blocks. The host
+// view is read through those attributes.
+func TestLinuxClientVirtfsMapped(t *testing.T) {
+	t.Parallel()
+	runVirtfs(t, "mapped-xattr")
+}
+
+func runVirtfs(t *testing.T, model string) {
 	if serverKind() != "rump9p" {
 		t.Skipf("RUMP9P_VM_SERVER=%s: this test runs rump9p mount", serverKind())
 	}
-	t.Parallel()
-	s := startFuseMount(t, "virtfs")
+	name := "virtfs"
+	if model != "passthrough" {
+		name += "-" + model
+	}
+	s := startFuseMount(t, name)
 	caches := []string{"none", "loose"}
 	res := bootGuest(t, vmConfig{
-		name:   "virtfs",
+		name:   name,
 		script: "guest/twice.sh",
 		env: map[string]string{
 			"TRANSPORT":     "virtio",
@@ -83,7 +105,7 @@ func TestLinuxClientVirtfs(t *testing.T) {
 			"CHECK_TIMEOUT": "600",
 			"CACHES":        strings.Join(caches, " "),
 		},
-		virtfs: "local,path=" + s.export + ",mount_tag=img,security_model=passthrough,id=fs0",
+		virtfs: "local,path=" + s.export + ",mount_tag=img,security_model=" + model + ",id=fs0",
 	})
 	var want []string
 	for _, c := range caches {
@@ -98,6 +120,64 @@ func TestLinuxClientVirtfs(t *testing.T) {
 		}
 	}()
 	view, err := dirView(s.export)
+	if err == nil && model == "mapped-xattr" {
+		view, err = mappedView(s.export, view)
+	}
 	s.stop(t)
 	checkHostSide(t, res, s.image, view, err)
+}
+
+// mappedView turns dirView's listing of a mapped-xattr export into what
+// the guest sees: type, permissions, owner and group from the
+// user.virtfs.* attributes where QEMU set them, and checksums only of
+// what the guest sees as regular files.
+func mappedView(export string, v *hostView) (*hostView, error) {
+	root := filepath.Join(export, "w", "tree")
+	attr := func(p, name string) (uint32, bool, error) {
+		var b [4]byte
+		n, err := unix.Lgetxattr(p, "user.virtfs."+name, b[:])
+		if errors.Is(err, unix.ENODATA) {
+			return 0, false, nil
+		}
+		if err != nil || n != 4 {
+			return 0, false, fmt.Errorf("user.virtfs.%s of %s: %d bytes, %v", name, p, n, err)
+		}
+		return binary.LittleEndian.Uint32(b[:]), true, nil
+	}
+	out := &hostView{many: v.many}
+	regular := map[string]bool{}
+	for _, line := range v.mstat {
+		f := strings.Split(line, "|") // path|type|perm|size|uid|gid|mtime
+		if len(f) != 7 {
+			return nil, fmt.Errorf("unexpected manifest line %q", line)
+		}
+		p := filepath.Join(root, filepath.FromSlash(f[0]))
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return nil, err
+		}
+		mode, uid, gid := st.Mode, st.Uid, st.Gid
+		for _, a := range []struct {
+			name string
+			dst  *uint32
+		}{{"mode", &mode}, {"uid", &uid}, {"gid", &gid}} {
+			x, ok, err := attr(p, a.name)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				*a.dst = x
+			}
+		}
+		size, _ := strconv.ParseUint(f[3], 10, 64)
+		mtime, _ := strconv.ParseUint(f[6], 10, 64)
+		out.mstat = append(out.mstat, statLine(f[0], mode, size, uid, gid, mtime))
+		regular[f[0]] = mode&unix.S_IFMT == unix.S_IFREG
+	}
+	for _, line := range v.msum {
+		if _, rel, ok := strings.Cut(line, "  "); ok && regular[rel] {
+			out.msum = append(out.msum, line)
+		}
+	}
+	return out, nil
 }
