@@ -329,6 +329,11 @@ func (v *vnode) removeEntry(name string) (uint64, error) {
 		bo.PutUint16(r.chunk[r.prev+4:], bo.Uint16(r.chunk[r.prev+4:])+reclen)
 	}
 	r.buf.MarkDirty()
+	// The entry is gone from the image before the caller lowers the
+	// link count it held.
+	if err := v.fs.cache.WriteBuf(r.buf); err != nil {
+		return 0, errno(err)
+	}
 	return ino, nil
 }
 

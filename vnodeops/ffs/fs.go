@@ -30,8 +30,11 @@
 // # Write order
 //
 // A new inode reaches the image before the directory entry naming it, a
-// new directory's first chunk before its inode, and a new indirect block
-// before the pointer to it (Cache.Flush). Everything else is written
+// new directory's first chunk before its inode, a new indirect block
+// before the pointer to it, a removed entry before the link count it
+// held drops, and a truncated inode (and the indirect blocks it keeps)
+// before the maps free what it no longer points at (Cache.Flush,
+// WriteBuf). Everything else is written
 // back by Sync in ascending block order, which inside a cylinder group
 // puts the group's maps ahead of its inodes and data. A crash between
 // syncs can leave fragments or inodes marked in use that nothing

@@ -329,6 +329,7 @@ func (v *vnode) truncateLocked(newSize uint64) error {
 			b.Release()
 		}
 	}
+	fl := &freeList{seen: map[int64]bool{}}
 	for i := keep; i < nDAddr; i++ {
 		a := v.di.addr(int(i))
 		if a == 0 {
@@ -337,56 +338,86 @@ func (v *vnode) truncateLocked(newSize uint64) error {
 		n := sb.blkSize(old, i) >> sb.fshift
 		v.di.setAddr(int(i), 0)
 		v.addBlocks(-n)
-		if err := fs.freeFrags(v.ino, a, n); err != nil {
-			return err
-		}
+		fl.spans = append(fl.spans, span{a, n})
 	}
 	if last := keep - 1; last >= 0 && last < nDAddr {
 		if a := v.di.addr(int(last)); a != 0 {
 			have, want := sb.blkSize(old, last)>>sb.fshift, sb.blkSize(newSize, last)>>sb.fshift
 			if want < have {
 				v.addBlocks(want - have)
-				if err := fs.freeFrags(v.ino, a+want, have-want); err != nil {
-					return err
-				}
+				fl.spans = append(fl.spans, span{a + want, have - want})
 			}
 		}
 	}
-	start, span := int64(nDAddr), int64(1)
-	for l := 0; l < nIAddr; l++ {
-		span *= sb.nindir
-		if a := v.di.addr(nDAddr + l); a != 0 && start+span > keep {
-			freed, err := v.truncTree(a, l+1, start, keep)
+	start, width := int64(nDAddr), int64(1)
+	var treeErr error
+	for l := 0; l < nIAddr && treeErr == nil; l++ {
+		width *= sb.nindir
+		if a := v.di.addr(nDAddr + l); a != 0 && start+width > keep {
+			var freed int64
+			freed, treeErr = v.truncTree(a, l+1, start, keep, fl)
 			v.addBlocks(-freed)
-			if err != nil {
-				return err
-			}
-			if start >= keep {
+			if start >= keep && treeErr == nil {
 				v.di.setAddr(nDAddr+l, 0)
 			}
 		}
-		start += span
+		start += width
 	}
 	v.di.setSize(newSize)
 	if newSize > 0 {
 		v.di.setBlksize(uint32(sb.blkSize(newSize, int64(newSize-1)>>sb.bshift)))
 	}
-	return nil
+	// Unreference, then free: the inode and the kept indirect blocks
+	// reach the image before the maps that free what they no longer
+	// point at.
+	if err := fs.writeInode(v); err != nil {
+		return err
+	}
+	blk, _ := fs.inodeBlock(v.ino)
+	if err := fs.cache.Flush(blk); err != nil {
+		return errno(err)
+	}
+	for _, b := range fl.indir {
+		if err := fs.cache.Flush(b); err != nil {
+			return errno(err)
+		}
+	}
+	for _, s := range fl.spans {
+		if err := fs.freeFrags(v.ino, s.a, s.n); err != nil {
+			return err
+		}
+	}
+	return treeErr
 }
 
-// truncTree frees what the subtree rooted at a (level 0: a data block,
+// freeList gathers what a truncation releases, so that the pointers to
+// it are gone from the image before the maps say it is free.
+type freeList struct {
+	spans []span         // fragment runs to free
+	indir []int64        // cache blocks of kept indirect blocks that changed
+	seen  map[int64]bool // indirect blocks visited (a corrupt map may loop)
+}
+
+type span struct{ a, n int64 }
+
+// truncTree gathers what the subtree rooted at a (level 0: a data block,
 // level k: an indirect block of level k) holds at logical blocks keep
-// and above; start is the subtree's first logical block. It returns the
-// fragments freed.
-func (v *vnode) truncTree(a int64, level int, start, keep int64) (int64, error) {
+// and above, clearing the pointers to it; start is the subtree's first
+// logical block. It returns the fragments gathered.
+func (v *vnode) truncTree(a int64, level int, start, keep int64, fl *freeList) (int64, error) {
 	fs := v.fs
 	sb := fs.sb
 	if level == 0 {
 		if start < keep {
 			return 0, nil
 		}
-		return sb.frag, fs.freeFrags(v.ino, a, sb.frag)
+		fl.spans = append(fl.spans, span{a, sb.frag})
+		return sb.frag, nil
 	}
+	if fl.seen[a] {
+		return 0, fs.corrupt(v.ino, "indirect block %d reached twice", a)
+	}
+	fl.seen[a] = true
 	b, err := fs.getIndir(v.ino, a)
 	if err != nil {
 		return 0, err
@@ -406,7 +437,7 @@ func (v *vnode) truncTree(a int64, level int, start, keep int64) (int64, error) 
 		if child == 0 {
 			continue
 		}
-		f, err := v.truncTree(child, level-1, cs, keep)
+		f, err := v.truncTree(child, level-1, cs, keep, fl)
 		freed += f
 		if err != nil {
 			b.Release()
@@ -420,9 +451,9 @@ func (v *vnode) truncTree(a int64, level int, start, keep int64) (int64, error) 
 	b.Release()
 	if start >= keep {
 		freed += sb.frag
-		if err := fs.freeFrags(v.ino, a, sb.frag); err != nil {
-			return freed, err
-		}
+		fl.spans = append(fl.spans, span{a, sb.frag})
+	} else {
+		fl.indir = append(fl.indir, a>>sb.fragshift)
 	}
 	return freed, nil
 }
