@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # (e2fsprogs, dosfstools, mtools, xorriso), partition tools (fdisk, gdisk),
 # a second 9P client and peer (diod), the QEMU guest for real v9fs, and
 # setfattr/getfattr (attr) for extended attributes through FUSE.
-pkgs=(e2fsprogs dosfstools mtools xorriso fdisk gdisk diod qemu-system-x86 busybox-static cpio xz-utils kmod fuse3 genisoimage makefs grub-common attr fuse2fs)
+pkgs=(e2fsprogs dosfstools mtools xorriso fdisk gdisk diod qemu-system-x86 busybox-static cpio xz-utils kmod fuse3 genisoimage makefs grub-common attr fuse2fs acl)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
