@@ -301,6 +301,8 @@ func decodeSuper(raw []byte, loc, devSize int64) (*superblock, error) {
 		return bad("%d fragments per group", s.fpg)
 	case s.size <= 0 || s.size > int64(s.ncg)*s.fpg || s.size <= int64(s.ncg-1)*s.fpg:
 		return bad("size %d fragments for %d groups of %d", s.size, s.ncg, s.fpg)
+	case int64(s.ncg-1)*s.fpg+s.dblkno > s.size:
+		return bad("last group of %d fragments cannot hold its metadata", s.size-int64(s.ncg-1)*s.fpg)
 	case s.size > devSize>>s.fshift:
 		return bad("size %d fragments of %d bytes exceeds the %d-byte device", s.size, s.fsize, devSize)
 	case s.sblkno < 0 || s.cblkno <= s.sblkno || s.iblkno <= s.cblkno || s.dblkno <= s.iblkno:

@@ -140,6 +140,20 @@ func TestUnclean(t *testing.T) {
 			if err := os.WriteFile(img, data, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			// FreeBSD soft updates journaling with work pending.
+			d2 := append([]byte(nil), data...)
+			sb.bo.PutUint32(d2[loc+sbFlags:], flags|fsSUJ|fsDoSoftDep)
+			d2[loc+sbClean] = 0
+			suj := filepath.Join(t.TempDir(), "suj")
+			if err := os.WriteFile(suj, d2, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var sujLog logBuf
+			fs = mountImage(t, suj, false, nil, &sujLog)
+			if st, _ := fs.Statvfs(); st.Flags&vnodeops.StRdonly == 0 || !bytes.Contains([]byte(sujLog.String()), []byte("SUJ")) {
+				t.Errorf("SUJ pending: flags %#x, log %s", st.Flags, sujLog.String())
+			}
+			fs.Unmount(false)
 			_, err = mountErrOf(img, false, nil, nil)
 			if err == nil || !bytes.Contains([]byte(err.Error()), []byte("GJOURNAL")) {
 				t.Errorf("unknown flag: mount error %v", err)
