@@ -5,7 +5,8 @@
 // It registers itself as "ffs" with package vnodeops. Layout facts come
 // from NetBSD's sys/ufs/ffs/fs.h, sys/ufs/ufs/dinode.h and dir.h; see
 // layout.go, which decodes and encodes the structures and knows nothing
-// of allocation (alloc.go).
+// of allocation (alloc.go). Check (check.go) is a consistency checker
+// built on layout.go alone, the base of rump9p fsck.
 //
 // # Locking
 //
