@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -583,5 +584,49 @@ func TestXattrACLForm(t *testing.T) {
 		if _, ok := aclFromDisk(bad); ok {
 			t.Errorf("aclFromDisk accepted %x", bad)
 		}
+	}
+}
+
+// TestXattrGarbage damages the attribute block and the in-inode area of
+// a file at random and runs every attribute call on it: errors are fine,
+// a panic is not, and a write that succeeds leaves attributes the next
+// read can parse.
+func TestXattrGarbage(t *testing.T) {
+	const bs = 1024
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "x"), []byte("payload"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(t.TempDir(), "base")
+	mkfs(t, base, "2M", src, "-t", "ext2", "-b", "1024", "-I", "256")
+	debugfs(t, base, true, "ea_set /x user.small s")
+	debugfs(t, base, true, "ea_set /x user.big "+strings.Repeat("b", 300))
+	debugfs(t, base, true, "ea_set /x trusted.t "+strings.Repeat("t", 200))
+	areas := []int64{fileACLOf(t, base, "/x") * bs, inodeOffset(t, base, "/x", bs) + goodOldInodeSize}
+	clean, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 9))
+	img := filepath.Join(t.TempDir(), "img")
+	for i := 0; i < 150; i++ {
+		if err := os.WriteFile(img, clean, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		at := areas[r.IntN(len(areas))]
+		for n := 1 + r.IntN(6); n > 0; n-- {
+			patch(t, img, at+int64(r.IntN(128)), []byte{byte(r.Uint32())})
+		}
+		k, p := bootXattr(t, img, nil)
+		p.Listxattr("/mnt/x")
+		p.Getxattr("/mnt/x", "user.big")
+		serr := p.Setxattr("/mnt/x", "user.new", bytes.Repeat([]byte{'n'}, r.IntN(400)), 0)
+		rerr := p.Removexattr("/mnt/x", "user.small")
+		if serr == nil || rerr == nil {
+			if _, err := p.Listxattr("/mnt/x"); err != nil {
+				t.Errorf("round %d: a write succeeded (%v, %v) but the attributes no longer read: %v", i, serr, rerr, err)
+			}
+		}
+		k.Shutdown()
 	}
 }
