@@ -46,9 +46,9 @@
 // The writing calls mirror package os: [FS.Create], [FS.OpenFile],
 // [FS.Mkdir], [FS.MkdirAll], [FS.Remove], [FS.RemoveAll], [FS.Rename],
 // [FS.Link], [FS.Symlink], [FS.Mknod], [FS.Chmod], [FS.Chown],
-// [FS.Lchown], [FS.Chtimes], [FS.Lchtimes], [FS.Truncate]. They take any
-// slash-separated path of the image, with or without a leading "/";
-// ".." stops at the image's root. A [File] is an io.ReaderAt, io.WriterAt
+// [FS.Lchown], [FS.Chtimes], [FS.Lchtimes], [FS.Truncate], [FS.Setxattr].
+// They take any slash-separated path of the image, with or without a
+// leading "/"; ".." stops at the image's root. A [File] is an io.ReaderAt, io.WriterAt
 // and io.Seeker:
 //
 //	f, err := fsys.Create("/etc/motd", 0o644)
@@ -78,8 +78,7 @@
 //
 // Symbolic links are resolved in the kernel's namespace, in which the
 // image is mounted on /image: a relative link resolves inside the image,
-// an absolute one (/usr/lib/x) does not reach the image's /usr. Extended
-// attributes can be read but not yet written. [FS.Info] carries the
-// driver's own layout summary only once the kernel hands drivers'
-// vnodeops.Describer out (see [Info]).
+// an absolute one (/usr/lib/x) does not reach the image's /usr.
+// [FS.Info] carries the driver's own layout summary only once the kernel
+// hands drivers' vnodeops.Describer out (see [Info]).
 package ukfs

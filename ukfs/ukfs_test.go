@@ -156,6 +156,13 @@ func TestWriteExt2(t *testing.T) {
 	when := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 	must(f.Chtimes("/hello", when, when))
 	must(f.Rename("/dir/a.txt", "/new/a.txt"))
+	must(f.Setxattr("/new/a.txt", "user.k", []byte("v")))
+	if v, err := f.Getxattr("/new/a.txt", "user.k"); err != nil || string(v) != "v" {
+		t.Fatalf("Getxattr: %q %v", v, err)
+	}
+	if names, err := f.Listxattr("/new/a.txt"); err != nil || len(names) != 1 || names[0] != "user.k" {
+		t.Fatalf("Listxattr: %q %v", names, err)
+	}
 	must(f.RemoveAll("/dir"))
 	if got, err := f.ReadLink("new/link"); err != nil || got != "deep/file" {
 		t.Fatalf("ReadLink: %q %v", got, err)

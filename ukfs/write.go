@@ -233,6 +233,19 @@ func (f *FS) Getxattr(name, attr string) ([]byte, error) {
 	return b, pathErr("getxattr", name, err)
 }
 
+// Setxattr sets the extended attribute attr of name (not following a
+// symbolic link) to value, creating or replacing it. EOPNOTSUPP where
+// the driver keeps no attributes; the kernel's rules for the namespaces
+// (user.* needs write access, trusted.* root, ...) apply.
+func (f *FS) Setxattr(name, attr string, value []byte) error {
+	v, err := f.vnode(name)
+	if err != nil {
+		return pathErr("setxattr", name, err)
+	}
+	defer v.Release()
+	return pathErr("setxattr", name, v.Setxattr(f.cred, attr, value, 0))
+}
+
 // Listxattr returns the names of name's extended attributes (not
 // following a symbolic link); none, and a nil error, where the driver
 // keeps none.

@@ -30,7 +30,8 @@ or IMAGE[@PARTITION]:PATH; with several SRC, DST is a directory.
 
 -r copies directories recursively, and symbolic links, devices and FIFOs as
 what they are. -p keeps modes, owners and times (owners only as root). -a is
--rp plus hard links kept as hard links and holes kept in sparse files.
+-rp plus hard links kept as hard links, holes kept in sparse files, and
+extended attributes (where the destination keeps them).
 Without -p a new file gets the source's mode less 022 and belongs to the
 credential (--uid/--gid in an image, the caller on the host).`,
 		args:     minArgs(2),
@@ -216,7 +217,7 @@ func (c *copier) copy(sp, dp string, top bool) error {
 		}
 	}
 	c.prog.file()
-	return c.meta(dp, a, false)
+	return c.meta(sp, dp, a, false)
 }
 
 func umaskUnless(preserve bool) uint32 {
@@ -228,7 +229,7 @@ func umaskUnless(preserve bool) uint32 {
 
 // meta gives dp the owners, mode and times of a (with -p); a new file got
 // its mode at creation already.
-func (c *copier) meta(dp string, a vnodeops.Attr, isDir bool) error {
+func (c *copier) meta(sp, dp string, a vnodeops.Attr, isDir bool) error {
 	if !c.o.preserve {
 		if isDir {
 			return c.dst.chmod(dp, a.Mode&vnodeops.PermMask&^umask)
@@ -238,6 +239,11 @@ func (c *copier) meta(dp string, a vnodeops.Attr, isDir bool) error {
 	isLink := a.Mode&vnodeops.S_IFMT == vnodeops.S_IFLNK
 	if err := c.dst.lchown(dp, int(a.UID), int(a.GID)); err != nil && !errors.Is(err, syscall.EPERM) {
 		return err
+	}
+	if c.o.archive {
+		if err := copyXattrs(c.src, c.dst, sp, dp); err != nil {
+			return err
+		}
 	}
 	if !isLink {
 		if err := c.dst.chmod(dp, a.Mode&vnodeops.PermMask); err != nil {
@@ -267,7 +273,26 @@ func (c *copier) copyDir(sp, dp string, a vnodeops.Attr) error {
 			return err
 		}
 	}
-	return c.meta(dp, a, true)
+	return c.meta(sp, dp, a, true)
+}
+
+// copyXattrs copies the extended attributes of sp to dp, each but those
+// the destination cannot keep (EOPNOTSUPP).
+func copyXattrs(src, dst tree, sp, dp string) error {
+	names, err := src.listxattr(sp)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		v, err := src.getxattr(sp, n)
+		if err != nil {
+			return err
+		}
+		if err := dst.setxattr(dp, n, v); err != nil && !errors.Is(err, syscall.EOPNOTSUPP) {
+			return err
+		}
+	}
+	return nil
 }
 
 // copyBuf is the unit of copying and of hole detection.

@@ -442,6 +442,16 @@ func TestTarUntar(t *testing.T) {
 	img := mkext2Seeded(t, seed, "32M")
 	long := strings.Repeat("n", 120) + "/" + strings.Repeat("m", 120)
 	ok(t, "mkdir", "-p", img+":/"+long)
+	f, err := ukfs.Open(img, ukfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Setxattr("/sub/deeper/x.txt", "user.note", []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	archive, errs, code := rump9p(t, "", "tar", img+":/")
 	if code != 0 {
 		t.Fatalf("tar: %d %s", code, errs)
@@ -475,7 +485,7 @@ func TestTarUntar(t *testing.T) {
 	if h := seen["sparse"]; h == nil || h.Size != 4<<20+3 {
 		t.Errorf("sparse member: %+v", h)
 	}
-	if h := seen["sub/deeper/x.txt"]; h == nil || h.Uid != 1000 || h.Mode != 0o640 {
+	if h := seen["sub/deeper/x.txt"]; h == nil || h.Uid != 1000 || h.Mode != 0o640 || h.PAXRecords["SCHILY.xattr.user.note"] != "kept" {
 		t.Errorf("x.txt: %+v", h)
 	}
 
@@ -495,6 +505,15 @@ func TestTarUntar(t *testing.T) {
 	img2 := mkext2Seeded(t, "", "32M")
 	if _, errs, code := rump9p(t, archive, "untar", img2+":/restored"); code != 0 {
 		t.Fatalf("untar: %d %s", code, errs)
+	}
+	e2fsckClean(t, img2)
+	if got := tool(t, "debugfs", "-R", "ea_get /restored/sub/deeper/x.txt user.note", img2); !strings.Contains(got, "kept") {
+		t.Errorf("xattr after untar: %q", got)
+	}
+	// cp -a keeps it too, image to image.
+	ok(t, "cp", "-a", img2+":/restored/sub", img2+":/sub2")
+	if got := tool(t, "debugfs", "-R", "ea_get /sub2/deeper/x.txt user.note", img2); !strings.Contains(got, "kept") {
+		t.Errorf("xattr after cp -a: %q", got)
 	}
 	e2fsckClean(t, img2)
 	out := filepath.Join(t.TempDir(), "out")

@@ -223,8 +223,8 @@ func newUntarCmd(st streams) *cobra.Command {
 -f) into DIR of the image, making missing directories. Modes, times, symbolic
 and hard links, devices and FIFOs are restored, and owners when acting as root
 (the default). Members named outside DIR (an absolute path or ..) are
-refused. Holes of sparse members stay holes. Extended attributes are not
-written yet: a warning says so.`,
+refused. Holes of sparse members stay holes. Extended attributes
+(SCHILY.xattr records) are written where the file system keeps them.`,
 		args:     exactArgs(1),
 		progress: true,
 	}, func(s *session, args []string) error {
@@ -394,12 +394,6 @@ func (x *extractor) extract(tr *tar.Reader, hdr *tar.Header) error {
 		fmt.Fprintf(x.s.stderr, "%s: member %q: type %q not extracted\n", x.s.name, hdr.Name, hdr.Typeflag)
 		return nil
 	}
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, xattrPrefix) && !x.warnedXatt {
-			x.warnedXatt = true
-			fmt.Fprintf(x.s.stderr, "%s: warning: extended attributes in the archive are not written (not supported yet)\n", x.s.name)
-		}
-	}
 	return x.meta(p, hdr, mode)
 }
 
@@ -414,6 +408,24 @@ func (x *extractor) replace(p string) {
 func (x *extractor) meta(p string, hdr *tar.Header, mode uint32) error {
 	if x.f.Cred().IsRoot() {
 		if err := x.t.lchown(p, hdr.Uid, hdr.Gid); err != nil {
+			return err
+		}
+	}
+	// After the owner: a chown clears security.capability.
+	for k, v := range hdr.PAXRecords {
+		name, ok := strings.CutPrefix(k, xattrPrefix)
+		if !ok {
+			continue
+		}
+		err := x.t.setxattr(p, name, []byte(v))
+		if errors.Is(err, syscall.EOPNOTSUPP) {
+			if !x.warnedXatt {
+				x.warnedXatt = true
+				fmt.Fprintf(x.s.stderr, "%s: warning: %s keeps no extended attributes; those of the archive are left out\n", x.s.name, x.l)
+			}
+			continue
+		}
+		if err != nil {
 			return err
 		}
 	}

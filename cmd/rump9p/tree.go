@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,6 +37,11 @@ type tree interface {
 	chmod(p string, perm uint32) error
 	lchtimes(p string, atime, mtime int64) error
 	remove(p string) error
+	// listxattr, getxattr and setxattr work on a symbolic link itself;
+	// listxattr lists none where the file system keeps none.
+	listxattr(p string) ([]string, error)
+	getxattr(p, name string) ([]byte, error)
+	setxattr(p, name string, value []byte) error
 	join(dir, name string) string
 	// show returns p as the user writes it.
 	show(p string) string
@@ -158,6 +164,9 @@ func (t *imageTree) getxattr(p, name string) ([]byte, error) {
 	b, err := t.fs.Getxattr(p, name)
 	return b, t.wrap(err)
 }
+func (t *imageTree) setxattr(p, name string, value []byte) error {
+	return t.wrap(t.fs.Setxattr(p, name, value))
+}
 func (t *imageTree) join(dir, name string) string { return path.Join(dir, name) }
 func (t *imageTree) show(p string) string         { return t.loc.at(p).String() }
 func (t *imageTree) same(o tree) bool {
@@ -234,7 +243,32 @@ func (hostTree) lchtimes(p string, atime, mtime int64) error {
 	ts := []unix.Timespec{unix.NsecToTimespec(atime), unix.NsecToTimespec(mtime)}
 	return hostErr("utimensat", p, unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW))
 }
-func (hostTree) remove(p string) error        { return os.Remove(p) }
+func (hostTree) remove(p string) error { return os.Remove(p) }
+func (hostTree) listxattr(p string) ([]string, error) {
+	buf := make([]byte, 64<<10)
+	n, err := unix.Llistxattr(p, buf)
+	if err == unix.ENOTSUP {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, hostErr("listxattr", p, err)
+	}
+	var names []string
+	for _, name := range strings.Split(string(buf[:n]), "\x00") {
+		if name != "" {
+			names = append(names, name)
+		}
+	}
+	return names, nil
+}
+func (hostTree) getxattr(p, name string) ([]byte, error) {
+	buf := make([]byte, 64<<10)
+	n, err := unix.Lgetxattr(p, name, buf)
+	return buf[:max(n, 0)], hostErr("getxattr", p, err)
+}
+func (hostTree) setxattr(p, name string, value []byte) error {
+	return hostErr("setxattr", p, unix.Lsetxattr(p, name, value, 0))
+}
 func (hostTree) join(dir, name string) string { return filepath.Join(dir, name) }
 func (hostTree) show(p string) string         { return p }
 func (hostTree) same(o tree) bool {
