@@ -491,16 +491,12 @@ func (f *file) UnlinkAt(name string, flags uint32) error {
 	if err := f.writable(); err != nil {
 		return err
 	}
-	err := f.v.Unlink(f.id.cred, name, flags&atRemoveDir != 0)
-	if err == syscall.EISDIR && flags == 0 {
-		// Tremove reaches here too: hugelgupf/p9 v0.4.1 sends it as
-		// UnlinkAt(name, 0), and remove(5) removes a directory as well
-		// (clients without Tunlinkat, such as diod's peers, rely on it).
-		// A Tunlinkat of a directory without AT_REMOVEDIR gets the same:
-		// Linux never sends one, its VFS refuses unlink(2) of a directory.
-		err = f.v.Unlink(f.id.cred, name, true)
-	}
-	return errno(err)
+	// Tremove arrives here too, as UnlinkAt(name, 0) (hugelgupf/p9
+	// v0.4.1), so a Tremove of a directory fails with EISDIR where
+	// remove(5) would remove it: Tunlinkat's rule, which Linux relies on,
+	// wins, and the two cannot be told apart here. Linux removes
+	// directories with Tunlinkat(AT_REMOVEDIR).
+	return errno(f.v.Unlink(f.id.cred, name, flags&atRemoveDir != 0))
 }
 
 // Readdir implements p9.File. count is the byte budget of Rreaddir's
