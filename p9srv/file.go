@@ -312,37 +312,28 @@ func (f *file) StatFS() (p9.FSStat, error) {
 	}, nil
 }
 
-// createCred is the credential a create with the client's gid uses (its
-// GID is the new file's group, unless the directory is set-group-ID), and
-// whether the directory must first be checked with the attach's own
-// credential (when the gid used is not one of the caller's groups).
-//
-// The client's gid is ignored under squash, used as given by root and
-// under IdentityClient, used by a caller that holds it, and otherwise
-// replaced by the directory's own gid (NetBSD's rule): a gid is never
-// granted for the asking.
-func (f *file) createCred(gid p9.GID) (vnodeops.Cred, bool, error) {
+// createCred is the credential a create with the client's gid uses: the
+// attach's own, giving new files the client's gid (Cred.NewFileGID) when
+// the caller may give it, else the directory's (NetBSD's rule): a gid is
+// never granted for the asking. The client's gid is ignored under squash,
+// used as given by root and under IdentityClient (AnyGroup), and by a
+// caller that holds it. The permission checks of the create are the
+// kernel's, with the attach's credential.
+func (f *file) createCred(gid p9.GID) (vnodeops.Cred, error) {
 	c := f.id.cred
 	if f.id.squashed || !gid.Ok() || uint32(gid) == c.GID {
-		return c, false, nil
+		return c, nil
 	}
 	use := uint32(gid)
 	if !c.IsRoot() && !c.InGroup(use) {
 		a, err := f.v.Getattr()
 		if err != nil {
-			return c, false, err
+			return c, err
 		}
-		if use = a.GID; use == c.GID {
-			return c, false, nil
-		}
+		use = a.GID
 	}
-	extra := !c.InGroup(use)
-	groups := make([]uint32, 0, len(c.Groups)+1)
-	groups = append(groups, c.Groups...)
-	groups = append(groups, c.GID)
-	c.Groups = groups
-	c.GID = use
-	return c, extra && !c.IsRoot(), nil
+	c.NewFileGID, c.HasNewFileGID = use, true
+	return c, nil
 }
 
 // prepareCreate checks what every create checks and returns the
@@ -351,14 +342,9 @@ func (f *file) prepareCreate(gid p9.GID) (vnodeops.Cred, error) {
 	if err := f.writable(); err != nil {
 		return vnodeops.Cred{}, err
 	}
-	cred, check, err := f.createCred(gid)
+	cred, err := f.createCred(gid)
 	if err != nil {
 		return vnodeops.Cred{}, errno(err)
-	}
-	if check {
-		if err := f.v.Access(f.id.cred, vnodeops.AccessWrite|vnodeops.AccessExec); err != nil {
-			return vnodeops.Cred{}, errno(err)
-		}
 	}
 	return cred, nil
 }

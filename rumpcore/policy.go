@@ -124,8 +124,11 @@ func stickyDenied(cred vnodeops.Cred, dir, fa vnodeops.Attr) bool {
 // attributes dir: a set-group-ID directory passes on its group, as on BSD
 // and Linux.
 func newOwner(cred vnodeops.Cred, dir vnodeops.Attr) (uid, gid uint32) {
-	if dir.Mode&vnodeops.S_ISGID != 0 {
+	switch {
+	case dir.Mode&vnodeops.S_ISGID != 0:
 		return cred.UID, dir.GID
+	case cred.HasNewFileGID:
+		return cred.UID, cred.NewFileGID
 	}
 	return cred.UID, cred.GID
 }

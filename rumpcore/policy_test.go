@@ -131,6 +131,17 @@ func TestEntryPolicy(t *testing.T) {
 	if uid, gid := newOwner(u1000, plain); uid != 1000 || gid != 1000 {
 		t.Errorf("owner in a plain dir: %d:%d, want 1000:1000", uid, gid)
 	}
+	given := u1000
+	given.NewFileGID, given.HasNewFileGID = 77, true
+	if uid, gid := newOwner(given, plain); uid != 1000 || gid != 77 {
+		t.Errorf("owner with a group given by the front: %d:%d, want 1000:77", uid, gid)
+	}
+	if uid, gid := newOwner(given, sgidDir); uid != 1000 || gid != 42 {
+		t.Errorf("a set-gid dir over a given group: %d:%d, want 1000:42", uid, gid)
+	}
+	if given.InGroup(77) {
+		t.Errorf("a given file group must grant nothing")
+	}
 	if m := clearSGID(u1000, 42, 0o2755); m != 0o755 {
 		t.Errorf("set-gid for a non-member: %o", m)
 	}

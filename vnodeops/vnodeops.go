@@ -69,6 +69,14 @@ type Cred struct {
 	// already checked group membership (Linux v9fs with access=client or
 	// access=user sends the uid and never the groups).
 	AnyGroup bool
+	// NewFileGID, when HasNewFileGID is set, is the group of the files
+	// this credential creates, in place of GID: a front passing on the
+	// group a client asked for (9P's Tlcreate gid) once it has decided
+	// the caller may give it. It grants nothing: permission checks use
+	// GID, Groups and AnyGroup only. A set-group-ID directory still gives
+	// its own group.
+	NewFileGID    uint32
+	HasNewFileGID bool
 }
 
 // Root is the superuser's credential.
