@@ -559,13 +559,21 @@ func (v *vnode) Setattr(sa vnodeops.SetAttr) error {
 	return v.fs.writeInode(v)
 }
 
-// Fsync implements vnodeops.Writer: it writes every dirty buffer (the
-// cache does not track buffers per file) and syncs the device.
+// Fsync implements vnodeops.Writer: it writes every dirty buffer back
+// under the lock (the cache does not track buffers per file), then syncs
+// the device without it, so that other operations go on during the
+// host's fsync: what this call must make durable is with the device.
 func (v *vnode) Fsync(dataOnly bool) error {
-	v.fs.mu.Lock()
-	defer v.fs.mu.Unlock()
-	if v.fs.ro || v.fs.unmounted {
+	fs := v.fs
+	fs.mu.Lock()
+	if fs.ro || fs.unmounted {
+		fs.mu.Unlock()
 		return nil
 	}
-	return errno(v.fs.cache.Sync())
+	err := fs.cache.WriteBack()
+	fs.mu.Unlock()
+	if err != nil {
+		return errno(err)
+	}
+	return errno(fs.cache.SyncDevice())
 }
