@@ -561,7 +561,7 @@ func TestTarUntar(t *testing.T) {
 	e2fsckClean(t, small)
 }
 
-func TestFATAndISO(t *testing.T) {
+func TestFATExt4AndISO(t *testing.T) {
 	for _, bits := range []string{"16", "32"} {
 		img := mkfat(t, bits)
 		got := lines(ok(t, "ls", img))
@@ -596,6 +596,23 @@ func TestFATAndISO(t *testing.T) {
 		ok(t, "rm", "-r", img+":/a")
 		tool(t, "fsck.fat", "-n", img)
 	}
+
+	// ext4 reads, and refuses writing with a message that says why.
+	e4 := filepath.Join(t.TempDir(), "ext4.img")
+	tree := seedTree(t)
+	tool(t, "mke2fs", "-q", "-F", "-t", "ext4", "-d", tree, e4, "32M")
+	if got, want := lines(ok(t, "ls", e4)), debugfsNames(t, e4, "/"); !slices.Equal(got, want) {
+		t.Errorf("ext4 ls: %q, debugfs: %q", got, want)
+	}
+	if out := ok(t, "cat", e4+":/sub/deeper/x.txt"); out != "x" {
+		t.Errorf("ext4 cat: %q", out)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	ok(t, "cp", "-a", e4+":/", out)
+	os.RemoveAll(filepath.Join(out, "lost+found"))
+	compareTrees(t, tree, out)
+	fails(t, 1, "read-only", "mkdir", e4+":/new")
+	tool(t, "e2fsck", "-fn", e4)
 
 	seed := filepath.Join(t.TempDir(), "iso")
 	os.MkdirAll(filepath.Join(seed, "docs"), 0o755)
