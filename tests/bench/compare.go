@@ -117,7 +117,7 @@ func Compare(cfg Config) (*Result, error) {
 			return nil, fmt.Errorf("transport %s alone: %w", network, err)
 		}
 		res.Transport[network] = ts
-		logf("%s alone: %.0f MB/s, round trip %v", network, ts.BytesPerSec/1e6, ts.RoundTrip)
+		logf("%s alone: %.0f MB/s, round trip %v; the 9P library alone: %v", network, ts.BytesPerSec/1e6, ts.RoundTrip, ts.Library)
 	}
 	for rep := 0; rep < cfg.Reps; rep++ {
 		for _, w := range Workloads {
@@ -272,8 +272,8 @@ func (r *Result) Table(out io.Writer) {
 		if !ok {
 			continue
 		}
-		line := fmt.Sprintf("%s socket alone: %.0f MB/s one way in %d KiB messages, round trip %.1f µs",
-			network, ts.BytesPerSec/1e6, r.Config.Msize>>10, float64(ts.RoundTrip.Nanoseconds())/1e3)
+		line := fmt.Sprintf("%s socket alone: %.0f MB/s one way in %d KiB messages, round trip %.1f µs; hugelgupf/p9 alone (constant directory, one processor): getattr %.1f µs",
+			network, ts.BytesPerSec/1e6, r.Config.Msize>>10, float64(ts.RoundTrip.Nanoseconds())/1e3, float64(ts.Library.Nanoseconds())/1e3)
 		if s, ok := r.Median("seqread", network, a); ok {
 			line += fmt.Sprintf("; %s seqread is %.0f%% of it", a, 100*float64(s.N)/s.Elapsed.Seconds()/ts.BytesPerSec)
 		}
