@@ -40,7 +40,11 @@ func (v *vnode) addEntry(name string, ino uint64, ft uint8) error {
 	fs := v.fs
 	need := direntHeader + align4(len(name))
 	nblk := v.dirBlocks()
-	for lblk := uint64(0); lblk < nblk; lblk++ {
+	start := uint64(0)
+	if need >= v.roomNeed {
+		start = min(v.roomBelow, nblk)
+	}
+	for lblk := start; lblk < nblk; lblk++ {
 		b, err := v.dirBlock(lblk)
 		if err != nil {
 			return err
@@ -75,6 +79,7 @@ func (v *vnode) addEntry(name string, ino uint64, ft uint8) error {
 			return err
 		}
 		if placed {
+			v.roomBelow, v.roomNeed = lblk, need
 			return v.entryAdded(name, ino, ft)
 		}
 	}
@@ -94,6 +99,7 @@ func (v *vnode) addEntry(name string, ino uint64, ft uint8) error {
 	}
 	fs.writeRecord(b.Data(), 0, ino, fs.bs, name, ft)
 	b.Release()
+	v.roomBelow, v.roomNeed = nblk, need
 	v.put32(inSizeLo, uint32((nblk+1)<<fs.bsBits))
 	return v.entryAdded(name, ino, ft)
 }
@@ -129,6 +135,7 @@ func (v *vnode) removeEntry(name string) error {
 	}
 	b.MarkDirty()
 	b.Release()
+	v.roomBelow = min(v.roomBelow, loc.lblk)
 	if m := v.fs.getIdx(v.ino); m != nil {
 		delete(m, name)
 	}

@@ -31,6 +31,13 @@ type vnode struct {
 	lastMap mapCache
 
 	lastAlloc uint64 // physical block last allocated for this file (goal)
+
+	// roomBelow and roomNeed let addEntry skip the blocks of a directory
+	// known to be full: no block below roomBelow has room for a record of
+	// roomNeed bytes or more. removeEntry lowers roomBelow to a block it
+	// frees space in. Guarded by fs.mu (held exclusively by writers).
+	roomBelow uint64
+	roomNeed  int
 }
 
 type dirIdxEnt struct {
