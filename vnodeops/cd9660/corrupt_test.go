@@ -374,14 +374,7 @@ func TestMultiExtentOver4GiB(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fs.Unmount(false)
-	ino, err := lookupPath(fs, "/huge")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := fs.VGet(ino)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := vnodeAt(t, fs, "/huge")
 	if n := len(v.(*node).sections); n < 2 {
 		t.Errorf("%d sections, want 2 or more", n)
 	}

@@ -57,6 +57,17 @@
 // versions appears once, by its first (highest, 9.3) version. Without
 // Rock Ridge, files have mode 0444 and directories 0555, owned by root.
 //
+// # Extended attributes
+//
+// With Rock Ridge, files serve the extended attributes and POSIX ACLs
+// xorriso records with AAIP 2.0 ("AL" entries, aaip.go): user.*,
+// trusted.* and security.* as recorded, system.posix_acl_access and
+// system.posix_acl_default in Linux's xattr form; libisofs's own isofs.*
+// attributes are not shown. AL entries are read where the spec allows
+// them: announced by an "AAIP_0200" ER, or unannounced beside RRIP 1.10
+// ("RRIP_1991A", xorriso's default). A malformed list makes the file's
+// attribute calls EIO; its other calls are unaffected.
+//
 // # Errors
 //
 // Every value read from the image is checked before use (both-endian
@@ -126,6 +137,7 @@ type fsys struct {
 	blocks   int64 // volume space size in blocks (8.4.8)
 	rootIno  uint64
 	rr       bool // Rock Ridge in use
+	aaip     bool // AAIP AL entries are honoured (aaipAnnounced)
 	suSkip   int  // SP's LEN_SKP: bytes to skip in every System Use area
 	joliet   int  // Joliet level (1-3) when the Joliet tree is served, else 0
 	mapTrans bool // lower-case plain names, strip versions
@@ -375,6 +387,7 @@ func (fs *fsys) detectRR(root *dirRec) (bool, error) {
 		return false, nil
 	}
 	fs.suSkip = info.spSkip
+	fs.aaip = aaipAnnounced(info.erIDs)
 	if info.rrip {
 		return true, nil
 	}

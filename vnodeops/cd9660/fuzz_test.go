@@ -1,13 +1,16 @@
 package cd9660
 
 import (
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,11 +27,39 @@ import (
 
 // fuzzBases are xorriso argument lists: Rock Ridge with Joliet (deep
 // tree relocated, long symlink in a continuation area), plain ISO 9660,
-// and Rock Ridge with a zisofs-compressed file (xorriso's own commands).
+// Rock Ridge with a zisofs-compressed file (xorriso's own commands), and
+// Rock Ridge 1.12 with the tree's extended attributes and ACLs recorded
+// (AAIP AL entries, one list spread over continuation areas).
 var fuzzBases = [][]string{
 	{"-as", "mkisofs", "-R", "-J", "-no-pad"},
 	{"-as", "mkisofs", "--norock", "-no-pad"},
 	{"-rockridge", "on", "-joliet", "off", "-padding", "0", "-set_filter_r", "--zisofs", "/", "--"},
+	{"-compliance", "new_rr", "-as", "mkisofs", "-R", "--xattr-any", "--acl", "-no-pad"},
+}
+
+// fuzzXattrs sets the base tree's extended attributes: user.* values
+// short and long, trusted.* (as root), and an access ACL with named
+// entries in Linux's xattr form. File systems without them are left
+// alone: the base then has fewer AL entries.
+func fuzzXattrs(src string) {
+	acl := []byte{2, 0, 0, 0}
+	for _, e := range [][3]uint32{{1, 6, aclUndefinedID}, {2, 6, 1234}, {4, 4, aclUndefinedID}, {8, 4, 99}, {0x10, 6, aclUndefinedID}, {0x20, 4, aclUndefinedID}} {
+		acl = binary.LittleEndian.AppendUint16(acl, uint16(e[0]))
+		acl = binary.LittleEndian.AppendUint16(acl, uint16(e[1]))
+		acl = binary.LittleEndian.AppendUint32(acl, e[2])
+	}
+	for _, x := range []struct {
+		path, name string
+		value      []byte
+	}{
+		{"small", "user.a", []byte("hello")},
+		{"small", "trusted.t", []byte("root only")},
+		{"small", aclAccessName, acl},
+		{"multi", "user.long", pattern(2500, 7)},
+		{"big", "user.dir", []byte("d")},
+	} {
+		syscall.Setxattr(filepath.Join(src, x.path), x.name, x.value, 0)
+	}
 }
 
 var (
@@ -71,6 +102,7 @@ func makeFuzzBases(xorriso string) ([][]byte, error) {
 	}
 	os.Symlink("small", filepath.Join(src, "short-link"))
 	os.Symlink(strings.Repeat("a/long/target/", 20), filepath.Join(src, "long-link"))
+	fuzzXattrs(src)
 	stamp := time.Unix(1_600_000_000, 0)
 	filepath.Walk(src, func(p string, _ os.FileInfo, _ error) error {
 		os.Chtimes(p, stamp, stamp)
@@ -80,7 +112,7 @@ func makeFuzzBases(xorriso string) ([][]byte, error) {
 	for i, args := range fuzzBases {
 		img := filepath.Join(dir, fmt.Sprintf("base%d.iso", i))
 		var a []string
-		if args[0] == "-as" {
+		if slices.Contains(args, "-as") {
 			a = append(append(a, args...), "-o", img, src)
 		} else {
 			a = append(append([]string{"-outdev", img, "-map", src, "/"}, args...), "-commit")

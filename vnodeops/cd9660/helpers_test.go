@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,9 +20,16 @@ import (
 // and args (e.g. "-R", "-J") and returns its path.
 func mkiso(t testing.TB, src string, args ...string) string {
 	t.Helper()
+	return mkisoAfter(t, nil, src, args...)
+}
+
+// mkisoAfter is mkiso with xorriso commands pre before the mkisofs
+// emulation (e.g. "-compliance", "new_rr").
+func mkisoAfter(t testing.TB, pre []string, src string, args ...string) string {
+	t.Helper()
 	xorriso := hosttools.Need(t, "xorriso")
 	img := filepath.Join(t.TempDir(), "img.iso")
-	a := append([]string{"-as", "mkisofs", "-quiet"}, args...)
+	a := append(append(slices.Clip(pre), "-as", "mkisofs", "-quiet"), args...)
 	a = append(a, "-o", img, src)
 	cmd := exec.Command(xorriso, a...)
 	// Fixed times and ids, so that images are reproducible.
@@ -167,4 +175,18 @@ func readAll(t testing.TB, v vnodeops.Vnode, size int64) []byte {
 		}
 	}
 	return data
+}
+
+// vnodeAt returns the vnode of an absolute path ("/a/b") of fs.
+func vnodeAt(t testing.TB, fs vnodeops.FS, path string) vnodeops.Vnode {
+	t.Helper()
+	ino, err := lookupPath(fs, path)
+	if err != nil {
+		t.Fatalf("lookup %s: %v", path, err)
+	}
+	v, err := fs.VGet(ino)
+	if err != nil {
+		t.Fatalf("VGet(%s): %v", path, err)
+	}
+	return v
 }

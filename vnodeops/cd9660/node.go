@@ -26,12 +26,14 @@ type section struct {
 	gap    int64 // interleave gap size in blocks
 }
 
-// node is one file; it implements vnodeops.Vnode and nothing more, so
-// every writing operation is EROFS in the kernel. Its fields are set by
-// readNode and never change; zmu guards the zisofs block cache.
+// node is one file; it implements vnodeops.Vnode and vnodeops.Xattrs
+// (aaip.go) and nothing that writes, so every writing operation is EROFS
+// in the kernel. Its fields are set by readNode and never change; zmu
+// guards the zisofs block cache.
 type node struct {
 	fs    *fsys
 	ino   uint64
+	rec   int64 // byte address of the record read: a file's (first), a directory's "."
 	attr  vnodeops.Attr
 	isDir bool
 	// directories: the extent holding the records, and ".."'s inode
@@ -59,15 +61,19 @@ func (fs *fsys) suOf(rec *dirRec, ino uint64) (*suInfo, error) {
 	if !fs.rr {
 		return nil, nil
 	}
-	skip := fs.suSkip
-	if uint64(rec.addr) == fs.rootIno && rec.isDot() {
-		skip = 0
-	}
-	info, problem := fs.parseSU(rec, skip)
+	info, problem := fs.parseSU(rec, fs.skipOf(rec))
 	if problem != "" {
 		return nil, fs.corrupt(ino, "%s", problem)
 	}
 	return info, nil
+}
+
+// skipOf returns the bytes to skip at the start of rec's System Use area.
+func (fs *fsys) skipOf(rec *dirRec) int {
+	if uint64(rec.addr) == fs.rootIno && rec.isDot() {
+		return 0
+	}
+	return fs.suSkip
 }
 
 // readNode builds the node of ino from its directory record.
@@ -76,7 +82,7 @@ func (fs *fsys) readNode(ino uint64) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{fs: fs, ino: ino, zblk: -1}
+	n := &node{fs: fs, ino: ino, rec: rec.addr, zblk: -1}
 	devSize := fs.dev.Size()
 	bs := int64(fs.bs)
 	if rec.flags&flagDir != 0 {

@@ -88,6 +88,10 @@ type suInfo struct {
 	slJoin bool
 	// NM assembly: the last NM asked to be continued.
 	nmJoin bool
+
+	// AAIP: the AL entries' component areas, collected only when al is
+	// not nil (see aaip.go); otherwise AL entries are skipped.
+	al *alList
 }
 
 // zfInfo is a zisofs ZF entry (zisofs, "pz" algorithm): the file's data
@@ -105,43 +109,49 @@ type zfInfo struct {
 // string (the caller logs it and answers EIO).
 func (fs *fsys) parseSU(rec *dirRec, skip int) (*suInfo, string) {
 	info := &suInfo{}
+	return info, fs.parseSUInto(info, rec, skip)
+}
+
+// parseSUInto is parseSU into an info the caller prepared (with al set to
+// collect AL entries).
+func (fs *fsys) parseSUInto(info *suInfo, rec *dirRec, skip int) string {
 	area := rec.sys
 	if skip > len(area) {
-		return info, ""
+		return ""
 	}
 	area = area[skip:]
 	seen := map[int64]bool{}
 	for hop := 0; ; hop++ {
 		ce, problem := info.parseArea(area)
 		if problem != "" {
-			return info, problem
+			return problem
 		}
 		if ce == nil {
 			break
 		}
 		if hop >= maxCEHops {
-			return info, "too many SUSP continuation areas (CE chain)"
+			return "too many SUSP continuation areas (CE chain)"
 		}
 		// SUSP 5.1: the continuation area is within one logical block
 		// (as Linux requires too).
 		addr := int64(ce.block)*int64(fs.bs) + int64(ce.off)
 		if ce.off >= uint32(fs.bs) || ce.length > uint32(fs.bs)-ce.off || ce.length == 0 {
-			return info, fmt.Sprintf("SUSP continuation area (block %d, offset %d, length %d) does not fit a block", ce.block, ce.off, ce.length)
+			return fmt.Sprintf("SUSP continuation area (block %d, offset %d, length %d) does not fit a block", ce.block, ce.off, ce.length)
 		}
 		if seen[addr] {
-			return info, "SUSP continuation areas form a loop"
+			return "SUSP continuation areas form a loop"
 		}
 		seen[addr] = true
 		b, err := fs.readMeta(addr, int(ce.length))
 		if err != nil {
-			return info, fmt.Sprintf("SUSP continuation area at byte %d unreadable: %v", addr, err)
+			return fmt.Sprintf("SUSP continuation area at byte %d unreadable: %v", addr, err)
 		}
 		area = b
 	}
 	if info.hasSL && info.slJoin {
-		return info, "SL component continued past the last SL entry"
+		return "SL component continued past the last SL entry"
 	}
-	return info, ""
+	return ""
 }
 
 type ceRef struct{ block, off, length uint32 }
@@ -278,6 +288,12 @@ func (info *suInfo) parseArea(b []byte) (*ceRef, string) {
 			info.re, info.rrip = true, true
 		case "RR": // RRIP 1.09 4.1.7: which fields follow; informative only
 			info.rrip = true
+		case "AL": // AAIP 2.0 (aaip.go)
+			if info.al != nil {
+				if problem := info.al.add(e); problem != "" {
+					return bad(problem)
+				}
+			}
 		case "ZF": // zisofs
 			if n < 16 {
 				return bad("too short")
