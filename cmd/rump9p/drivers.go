@@ -5,6 +5,7 @@ package main
 import (
 	_ "github.com/rump9p/rump9p/vnodeops/cd9660"
 	_ "github.com/rump9p/rump9p/vnodeops/ext2fs"
+	_ "github.com/rump9p/rump9p/vnodeops/ffs"
 	_ "github.com/rump9p/rump9p/vnodeops/msdosfs"
 	_ "github.com/rump9p/rump9p/vnodeops/tmpfs"
 )

@@ -111,8 +111,8 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "rump9p",
 		Short: "mount file system images with rump9p's own drivers and serve them over 9P2000.L",
-		Long: `rump9p is a userspace kernel that mounts file system images (ext2/3/4, FAT,
-ISO 9660, tmpfs) with its own drivers. It serves them over 9P2000.L (serve),
+		Long: `rump9p is a userspace kernel that mounts file system images (ext2/3/4, FFS,
+FAT, ISO 9660, tmpfs) with its own drivers. It serves them over 9P2000.L (serve),
 mounts them on the host through FUSE (mount), and works on an image with no
 mount at all (ls, cat, cp, tar, ...: paths are IMAGE[@PARTITION]:PATH).
 
@@ -151,7 +151,7 @@ Exit status: 0 ok, 1 an operation failed, 2 usage error.`,
 		c.GroupID = "image"
 		root.AddCommand(c)
 	}
-	root.AddCommand(newConfigCmd(stdout), newVersionCmd(stdout), newManCmd(root, stdout))
+	root.AddCommand(newFsckCmd(stdout), newConfigCmd(stdout), newVersionCmd(stdout), newManCmd(root, stdout))
 	return root
 }
 
