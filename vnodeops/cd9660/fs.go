@@ -83,8 +83,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -122,8 +120,6 @@ const (
 	optNoMapTrans = "nomaptrans"
 	optGens       = "gens"
 )
-
-var knownOpts = []string{optGens, optNoJoliet, optNoMapTrans, optNoRRIP}
 
 // fsys is a mounted ISO 9660 file system; it implements vnodeops.FS. Its
 // only mutable state is the cache, which is safe for concurrent use, the
@@ -186,36 +182,17 @@ func mountErr(e syscall.Errno, format string, args ...any) error {
 	return fmt.Errorf("cd9660: %s: %w", fmt.Sprintf(format, args...), e)
 }
 
-// parseOpts reads the options into fs and returns the tree choices.
+// parseOpts reads the mount options: the tree choices.
 func parseOpts(opts map[string]string) (noRRIP, noJoliet, noMap, gens bool, err error) {
-	var unknown []string
-	for k, v := range opts {
-		on := true
-		if v != "" {
-			b, perr := strconv.ParseBool(v)
-			if perr != nil {
-				return false, false, false, false, mountErr(syscall.EINVAL, "option %s: %q is not a boolean", k, v)
-			}
-			on = b
-		}
-		switch k {
-		case optNoRRIP:
-			noRRIP = on
-		case optNoJoliet:
-			noJoliet = on
-		case optNoMapTrans:
-			noMap = on
-		case optGens:
-			gens = on
-		default:
-			unknown = append(unknown, k)
-		}
+	o := vnodeops.ReadOptions(opts)
+	noRRIP = o.Bool(optNoRRIP, false)
+	noJoliet = o.Bool(optNoJoliet, false)
+	noMap = o.Bool(optNoMapTrans, false)
+	gens = o.Bool(optGens, false)
+	if err := o.Err(); err != nil {
+		return false, false, false, false, mountErr(syscall.EINVAL, "%v", err)
 	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		err = mountErr(syscall.EINVAL, "unknown option(s) %s (known: %s)", strings.Join(unknown, ", "), strings.Join(knownOpts, ", "))
-	}
-	return
+	return noRRIP, noJoliet, noMap, gens, nil
 }
 
 // Mount reads the volume descriptor set of a.Dev and returns the file

@@ -39,7 +39,6 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -161,23 +160,10 @@ func Mount(a vnodeops.MountArgs) (vnodeops.FS, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	fallback := false
-	var unknown []string
-	for k, v := range a.Options {
-		switch k {
-		case optROFallback:
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, mountErr(syscall.EINVAL, "option %s: %q is not a boolean", k, v)
-			}
-			fallback = b
-		default:
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		return nil, mountErr(syscall.EINVAL, "unknown option(s) %s (known: %s)", strings.Join(unknown, ", "), optROFallback)
+	opts := vnodeops.ReadOptions(a.Options)
+	fallback := opts.Bool(optROFallback, false)
+	if err := opts.Err(); err != nil {
+		return nil, mountErr(syscall.EINVAL, "%v", err)
 	}
 	fs := &fsys{name: a.Name, dev: a.Dev, log: log, now: a.Now, ro: a.ReadOnly || a.Dev.ReadOnly()}
 	if fs.now == nil {

@@ -56,8 +56,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -151,31 +149,11 @@ func Mount(a vnodeops.MountArgs) (vnodeops.FS, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	fallback, refuseUnclean := false, false
-	var unknown []string
-	for k, v := range a.Options {
-		switch k {
-		case optROFallback:
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, mountErr(syscall.EINVAL, "option %s: %q is not a boolean", k, v)
-			}
-			fallback = b
-		case optUnclean:
-			switch v {
-			case "ro":
-			case "refuse":
-				refuseUnclean = true
-			default:
-				return nil, mountErr(syscall.EINVAL, "option %s: %q is neither ro nor refuse", k, v)
-			}
-		default:
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		return nil, mountErr(syscall.EINVAL, "unknown option(s) %s (known: %s, %s)", strings.Join(unknown, ", "), optROFallback, optUnclean)
+	opts := vnodeops.ReadOptions(a.Options)
+	fallback := opts.Bool(optROFallback, false)
+	refuseUnclean := opts.Choice(optUnclean, "ro", "ro", "refuse") == "refuse"
+	if err := opts.Err(); err != nil {
+		return nil, mountErr(syscall.EINVAL, "%v", err)
 	}
 	fs := &fsys{name: a.Name, dev: a.Dev, log: log, now: a.Now, ro: a.ReadOnly || a.Dev.ReadOnly()}
 	if fs.now == nil {

@@ -130,52 +130,20 @@ type fsys struct {
 }
 
 func parseOptions(m map[string]string) (options, error) {
-	o := options{mask: 0o755, dirmask: 0o7777, tz: time.UTC}
-	var bad []string
-	for k, v := range m {
-		var err error
-		switch k {
-		case "uid", "gid":
-			var n uint64
-			n, err = strconv.ParseUint(v, 10, 32)
-			if k == "uid" {
-				o.uid = uint32(n)
-			} else {
-				o.gid = uint32(n)
-			}
-		case "mask", "dirmask":
-			var n uint64
-			n, err = strconv.ParseUint(v, 8, 32)
-			if err == nil && n > 0o777 {
-				err = errors.New("not a permission mask")
-			}
-			if k == "mask" {
-				o.mask = uint32(n)
-			} else {
-				o.dirmask = uint32(n)
-			}
-		case "tz":
-			o.tz, err = parseTZ(v)
-		case "quiet":
-			o.quiet, err = strconv.ParseBool(v)
-		case "codepage":
-			if v != "437" && v != "cp437" {
-				err = errors.New("only code page 437 is supported")
-			}
-		default:
-			bad = append(bad, k)
-			continue
-		}
-		if err != nil {
-			return o, fmt.Errorf("msdosfs: option %s=%q: %v: %w", k, v, err, syscall.EINVAL)
-		}
-	}
-	if len(bad) > 0 {
-		return o, fmt.Errorf("msdosfs: unknown options %s (known: uid, gid, mask, dirmask, tz, quiet, codepage): %w",
-			strings.Join(bad, ", "), syscall.EINVAL)
-	}
-	if o.dirmask == 0o7777 {
-		o.dirmask = o.mask
+	o := options{tz: time.UTC}
+	r := vnodeops.ReadOptions(m)
+	o.uid = uint32(r.Uint("uid", 0, 10, 1<<32-1))
+	o.gid = uint32(r.Uint("gid", 0, 10, 1<<32-1))
+	o.mask = uint32(r.Uint("mask", 0o755, 8, 0o777))
+	o.dirmask = uint32(r.Uint("dirmask", uint64(o.mask), 8, 0o777))
+	r.Value("tz", func(v string) (err error) {
+		o.tz, err = parseTZ(v)
+		return err
+	})
+	o.quiet = r.Bool("quiet", false)
+	r.Choice("codepage", "437", "437", "cp437") // the only one supported
+	if err := r.Err(); err != nil {
+		return o, fmt.Errorf("msdosfs: %v: %w", err, syscall.EINVAL)
 	}
 	return o, nil
 }
