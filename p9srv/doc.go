@@ -13,7 +13,10 @@
 // authentication). The library does not handle Tgetlock; the frame layer
 // passes it on as a marked Tlock that only tests the server's lock table,
 // and turns the answer into an Rgetlock (getlock.go), so fcntl(F_GETLK)
-// works on a v9fs mount.
+// works on a v9fs mount. Tremove of a directory answers EISDIR: the
+// library sends Tremove to the parent as a Tunlinkat without
+// AT_REMOVEDIR, whose rule wins (Linux removes directories with
+// Tunlinkat(AT_REMOVEDIR), never Tremove).
 //
 // # Sessions
 //
