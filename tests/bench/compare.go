@@ -24,6 +24,18 @@ type Config struct {
 	Log      io.Writer // progress lines; nil for none
 }
 
+// logf writes one progress line to cfg.Log, if any.
+func (cfg Config) logf(format string, a ...any) {
+	if cfg.Log != nil {
+		fmt.Fprintf(cfg.Log, format+"\n", a...)
+	}
+}
+
+// runs reports whether the workload name is to run (cfg.Only).
+func (cfg Config) runs(name string) bool {
+	return len(cfg.Only) == 0 || slices.Contains(cfg.Only, name)
+}
+
 // Sample is one timed run.
 type Sample struct {
 	N       int64 // operations or bytes
@@ -76,11 +88,7 @@ func cmpFloat(a, b float64) int {
 // diod, measures each transport alone, and runs every workload cfg.Reps
 // times on each server and transport, the servers taking turns.
 func Compare(cfg Config) (*Result, error) {
-	logf := func(format string, a ...any) {
-		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, format+"\n", a...)
-		}
-	}
+	logf := cfg.logf
 	imgs, err := makeImages(cfg, logf, "rump9p", "diod")
 	if err != nil {
 		return nil, err
@@ -107,7 +115,7 @@ func Compare(cfg Config) (*Result, error) {
 	res := &Result{Config: cfg, Networks: cfg.Networks, Servers: [2]string{"rump9p", "diod"},
 		Samples: map[string][]Sample{}, Transport: map[string]TransportSpeed{}}
 	for _, w := range Workloads {
-		if len(cfg.Only) == 0 || slices.Contains(cfg.Only, w.Name) {
+		if cfg.runs(w.Name) {
 			res.Workloads = append(res.Workloads, WorkloadInfo{w.Name, w.What, w.Unit})
 		}
 	}
@@ -121,7 +129,7 @@ func Compare(cfg Config) (*Result, error) {
 	}
 	for rep := 0; rep < cfg.Reps; rep++ {
 		for _, w := range Workloads {
-			if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, w.Name) {
+			if !cfg.runs(w.Name) {
 				continue
 			}
 			for _, network := range cfg.Networks {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -269,18 +268,14 @@ func pathSeqWrite(m *Mount, t *PathTarget) (int64, error) {
 // kernel's system calls. cfg.Networks is ignored. After both unmount,
 // e2fsck -fn must find both images clean.
 func CompareFUSE(cfg Config) (*Result, error) {
-	logf := func(format string, a ...any) {
-		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, format+"\n", a...)
-		}
-	}
+	logf := cfg.logf
 	imgs, err := makeImages(cfg, logf, "rump9p", "fuse2fs")
 	if err != nil {
 		return nil, err
 	}
 	res := &Result{Config: cfg, Networks: []string{"fuse"}, Servers: [2]string{"rump9p", "fuse2fs"}, Samples: map[string][]Sample{}}
 	for _, w := range PathWorkloads {
-		if len(cfg.Only) == 0 || slices.Contains(cfg.Only, w.Name) {
+		if cfg.runs(w.Name) {
 			res.Workloads = append(res.Workloads, WorkloadInfo{w.Name, w.What, w.Unit})
 		}
 	}
@@ -309,7 +304,7 @@ func CompareFUSE(cfg Config) (*Result, error) {
 	}
 	for rep := 0; rep < cfg.Reps; rep++ {
 		for _, w := range PathWorkloads {
-			if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, w.Name) {
+			if !cfg.runs(w.Name) {
 				continue
 			}
 			for _, m := range mounts {
