@@ -432,3 +432,21 @@ func TestBadArguments(t *testing.T) {
 }
 
 func asErrno(err error, e *syscall.Errno) bool { return errors.As(err, e) }
+
+// TestDescribe: a driver without a layout summary gives none, and an
+// unknown mount is ENOENT.
+func TestDescribe(t *testing.T) {
+	k, _ := boot(t)
+	var id uint32
+	for _, m := range k.Mounts() {
+		if m.Path == "/mnt" {
+			id = m.ID
+		}
+	}
+	if fields, err := k.Describe(id); fields != nil || err != nil {
+		t.Errorf("tmpfs: %v, %v; want nothing", fields, err)
+	}
+	if _, err := k.Describe(id + 100); err != syscall.ENOENT {
+		t.Errorf("no such mount: %v, want ENOENT", err)
+	}
+}

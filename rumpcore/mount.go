@@ -301,6 +301,35 @@ func (k *Kernel) detach(m *mount, force bool) error {
 	return nil
 }
 
+// Describe returns the layout summary of the file system mounted with
+// the given ID (MountInfo.ID), from its driver's vnodeops.Describer: nil
+// and no error when the driver has none, ENOENT for no such mount, EIO
+// once it is force-unmounted.
+func (k *Kernel) Describe(id uint32) ([]vnodeops.InfoField, error) {
+	k.mu.Lock()
+	var m *mount
+	for _, mm := range k.mounts {
+		if mm.id == id {
+			m = mm
+		}
+	}
+	k.mu.Unlock()
+	if m == nil {
+		return nil, syscall.ENOENT
+	}
+	d, ok := m.fs.(vnodeops.Describer)
+	if !ok {
+		return nil, nil
+	}
+	exit, err := m.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer exit()
+	fields, err := d.Describe()
+	return fields, errno(err)
+}
+
 // Mounts lists the mount table in mount order, the root file system first.
 func (k *Kernel) Mounts() []MountInfo {
 	k.mu.Lock()

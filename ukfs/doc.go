@@ -79,6 +79,6 @@
 // Symbolic links are resolved in the kernel's namespace, in which the
 // image is mounted on /image: a relative link resolves inside the image,
 // an absolute one (/usr/lib/x) does not reach the image's /usr.
-// [FS.Info] carries the driver's own layout summary only once the kernel
-// hands drivers' vnodeops.Describer out (see [Info]).
+// [FS.Info] carries the driver's own layout summary where the driver has
+// one (vnodeops.Describer: ext2fs and ffs).
 package ukfs

@@ -18,7 +18,7 @@ type Info struct {
 	// Statvfs is the file system's statvfs(2).
 	Statvfs vnodeops.Statvfs
 	// Layout is the driver's own summary (vnodeops.Describer), or nil
-	// where the kernel does not hand it out.
+	// for a driver without one.
 	Layout []vnodeops.InfoField
 }
 
@@ -35,11 +35,16 @@ func (f *FS) Info() (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
+	layout, err := f.k.Describe(f.mount.ID)
+	if err != nil {
+		return Info{}, pathErr("info", "/", err)
+	}
 	return Info{
 		Type:      f.mount.Type,
 		Image:     f.mount.Image,
 		Partition: f.part,
 		ReadOnly:  f.ReadOnly(),
 		Statvfs:   st,
+		Layout:    layout,
 	}, nil
 }

@@ -540,8 +540,14 @@ driver's own summary of its layout where the driver gives one.`,
 			} {
 				fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 			}
+			if err := tw.Flush(); err != nil || len(info.Layout) == 0 {
+				return err
+			}
+			// The driver's own fields, in the format's terms (a block
+			// count there may differ from statvfs's).
+			fmt.Fprintf(s.stdout, "\n%s layout:\n", info.Type)
 			for _, fl := range info.Layout {
-				fmt.Fprintf(tw, "%s:\t%s\n", fl.Key, fl.Value)
+				fmt.Fprintf(tw, "  %s:\t%s\n", fl.Key, fl.Value)
 			}
 			return tw.Flush()
 		})
