@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -42,22 +41,9 @@ func seed(t *testing.T) string {
 	return d
 }
 
-func run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	// Standard output only: debugfs prints its banner on stderr.
-	var stderr bytes.Buffer
-	cmd := exec.Command(hosttools.Need(t, name), args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, out, &stderr)
-	}
-	return string(out)
-}
-
 func mkext2(t *testing.T, dir string) string {
 	img := filepath.Join(t.TempDir(), "ext2.img")
-	run(t, "mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", "-d", dir, img, "8M")
+	hosttools.Run(t, "mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", "-d", dir, img, "8M")
 	return img
 }
 
@@ -67,17 +53,17 @@ func mkfat(t *testing.T, dir string, bits string) string {
 	if bits == "32" {
 		size = "40000"
 	}
-	run(t, "mkfs.fat", "-C", "-F", bits, img, size)
+	hosttools.Run(t, "mkfs.fat", "-C", "-F", bits, img, size)
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		run(t, "mcopy", "-s", "-i", img, filepath.Join(dir, e.Name()), "::/")
+		hosttools.Run(t, "mcopy", "-s", "-i", img, filepath.Join(dir, e.Name()), "::/")
 	}
 	return img
 }
 
 func mkiso(t *testing.T, dir string) string {
 	img := filepath.Join(t.TempDir(), "cd.iso")
-	run(t, "xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-o", img, dir)
+	hosttools.Run(t, "xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-o", img, dir)
 	return img
 }
 
@@ -111,7 +97,7 @@ func TestFSTest(t *testing.T) {
 
 func e2fsck(t *testing.T, img string) {
 	t.Helper()
-	run(t, "e2fsck", "-fn", img)
+	hosttools.Run(t, "e2fsck", "-fn", img)
 }
 
 // TestWriteExt2 writes every kind of file through ukfs, then e2fsck and
@@ -176,14 +162,14 @@ func TestWriteExt2(t *testing.T) {
 	}
 	must(f.Close())
 	e2fsck(t, img)
-	if got := run(t, "debugfs", "-R", "cat /new/deep/file", img); !strings.HasPrefix(got, "head") || !strings.HasSuffix(got, "tail") || len(got) != 100004 {
+	if got := hosttools.Run(t, "debugfs", "-R", "cat /new/deep/file", img); !strings.HasPrefix(got, "head") || !strings.HasSuffix(got, "tail") || len(got) != 100004 {
 		t.Errorf("debugfs cat: %d bytes", len(got))
 	}
-	st := run(t, "debugfs", "-R", "stat /new/deep/file", img)
+	st := hosttools.Run(t, "debugfs", "-R", "stat /new/deep/file", img)
 	if !strings.Contains(st, "User:  1000") || !strings.Contains(st, "Links: 2") {
 		t.Errorf("debugfs stat:\n%s", st)
 	}
-	if ls := run(t, "debugfs", "-R", "ls -l /", img); strings.Contains(ls, " dir") {
+	if ls := hosttools.Run(t, "debugfs", "-R", "ls -l /", img); strings.Contains(ls, " dir") {
 		t.Errorf("dir not removed:\n%s", ls)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/binary"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,15 +14,12 @@ import (
 // rump9p's image commands wrote to it, and reports (exit 1) a summary
 // made wrong by hand; -y and formats without a checker are usage errors.
 func TestFsck(t *testing.T) {
-	makefs := hosttools.Need(t, "makefs")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	os.MkdirAll(filepath.Join(src, "d"), 0o755)
 	os.WriteFile(filepath.Join(src, "d", "f"), []byte("hello"), 0o644)
 	img := filepath.Join(dir, "ufs2.img")
-	if out, err := exec.Command(makefs, "-t", "ffs", "-B", "le", "-s", "8m", "-o", "version=2", img, src).CombinedOutput(); err != nil {
-		t.Fatalf("makefs: %v\n%s", err, out)
-	}
+	hosttools.Run(t, "makefs", "-t", "ffs", "-B", "le", "-s", "8m", "-o", "version=2", img, src)
 	if out := ok(t, "fsck", img); !strings.Contains(out, "clean (ffs)") {
 		t.Errorf("fsck of a fresh image: %q", out)
 	}
@@ -58,9 +54,7 @@ func TestFsck(t *testing.T) {
 		t.Errorf("fsck -y: status %d, want 2", code)
 	}
 	ext2 := filepath.Join(dir, "ext2.img")
-	if out, err := exec.Command(hosttools.Need(t, "mke2fs"), "-q", "-F", ext2, "4M").CombinedOutput(); err != nil {
-		t.Fatalf("mke2fs: %v\n%s", err, out)
-	}
+	hosttools.Run(t, "mke2fs", "-q", "-F", ext2, "4M")
 	if _, errs, code := rump9p(t, "", "fsck", ext2); code != 2 || !strings.Contains(errs, "e2fsck") {
 		t.Errorf("fsck of ext2: status %d, %s", code, errs)
 	}

@@ -48,19 +48,6 @@ func fails(t *testing.T, code int, want string, args ...string) {
 	}
 }
 
-func tool(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	// Standard output only: debugfs prints its banner on stderr.
-	var stderr bytes.Buffer
-	cmd := exec.Command(hosttools.Need(t, name), args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, out, &stderr)
-	}
-	return string(out)
-}
-
 // seedTree makes a host tree with every file type cp -a keeps.
 func seedTree(t *testing.T) string {
 	t.Helper()
@@ -100,7 +87,7 @@ func mkext2Seeded(t *testing.T, seed string, size string) string {
 	if seed != "" {
 		args = append(args, "-d", seed)
 	}
-	tool(t, "mke2fs", append(args, img, size)...)
+	hosttools.Run(t, "mke2fs", append(args, img, size)...)
 	return img
 }
 
@@ -111,11 +98,11 @@ func mkfat(t *testing.T, bits string) string {
 	if bits == "32" {
 		size = "40000"
 	}
-	tool(t, "mkfs.fat", "-C", "-F", bits, img, size)
+	hosttools.Run(t, "mkfs.fat", "-C", "-F", bits, img, size)
 	src := filepath.Join(t.TempDir(), "readme.txt")
 	os.WriteFile(src, []byte("from mcopy\n"), 0o644)
-	tool(t, "mcopy", "-i", img, src, "::/README.TXT")
-	tool(t, "mmd", "-i", img, "::/DOCS")
+	hosttools.Run(t, "mcopy", "-i", img, src, "::/README.TXT")
+	hosttools.Run(t, "mmd", "-i", img, "::/DOCS")
 	return img
 }
 
@@ -123,7 +110,7 @@ func mkfat(t *testing.T, bits string) string {
 func debugfsNames(t *testing.T, img, dir string) []string {
 	t.Helper()
 	var names []string
-	for _, line := range strings.Split(tool(t, "debugfs", "-R", "ls -p "+dir, img), "\n") {
+	for _, line := range strings.Split(hosttools.Run(t, "debugfs", "-R", "ls -p "+dir, img), "\n") {
 		f := strings.Split(line, "/")
 		if len(f) > 5 && f[5] != "." && f[5] != ".." {
 			names = append(names, f[5])
@@ -296,22 +283,22 @@ func TestImageEditCommands(t *testing.T) {
 	if names := debugfsNames(t, img, "/"); slices.Contains(names, "sub") || slices.Contains(names, "link") || slices.Contains(names, "e") {
 		t.Errorf("/: %q", names)
 	}
-	st := tool(t, "debugfs", "-R", "stat /hello.txt", img)
+	st := hosttools.Run(t, "debugfs", "-R", "stat /hello.txt", img)
 	for _, want := range []string{"Mode:  0700", "Links: 2"} {
 		if !strings.Contains(st, want) {
 			t.Errorf("debugfs stat /hello.txt lacks %q:\n%s", want, st)
 		}
 	}
-	st = tool(t, "debugfs", "-R", "stat /a/b/c/new", img)
+	st = hosttools.Run(t, "debugfs", "-R", "stat /a/b/c/new", img)
 	for _, want := range []string{"User:  1234", "Group:    99", "Mode:  0700"} {
 		if !strings.Contains(st, want) {
 			t.Errorf("debugfs stat /a/b/c/new lacks %q:\n%s", want, st)
 		}
 	}
-	if st := tool(t, "debugfs", "-R", "stat /d", img); !strings.Contains(st, "Group:    77") || !strings.Contains(st, "2001") {
+	if st := hosttools.Run(t, "debugfs", "-R", "stat /d", img); !strings.Contains(st, "Group:    77") || !strings.Contains(st, "2001") {
 		t.Errorf("debugfs stat /d:\n%s", st)
 	}
-	if got := tool(t, "debugfs", "-R", "cat /d/sym", img); got != "../hello.txt" {
+	if got := hosttools.Run(t, "debugfs", "-R", "cat /d/sym", img); got != "../hello.txt" {
 		// debugfs cat of a fast symlink prints nothing; check with ls.
 		if !strings.Contains(ok(t, "ls", "-l", at("/d/sym")), "-> ../hello.txt") {
 			t.Errorf("symlink target: %q", got)
@@ -347,10 +334,10 @@ func TestCopyRoundTrip(t *testing.T) {
 	img := mkext2Seeded(t, "", "32M")
 	ok(t, "cp", "-a", "--progress=never", seed, img+":/")
 	e2fsckClean(t, img)
-	if got := tool(t, "debugfs", "-R", "cat /tree/sub/deeper/x.txt", img); got != "x" {
+	if got := hosttools.Run(t, "debugfs", "-R", "cat /tree/sub/deeper/x.txt", img); got != "x" {
 		t.Errorf("debugfs cat: %q", got)
 	}
-	st := tool(t, "debugfs", "-R", "stat /tree/sparse", img)
+	st := hosttools.Run(t, "debugfs", "-R", "stat /tree/sparse", img)
 	if !strings.Contains(st, "Size: 4194307") || blocks(t, img+":/tree/sparse") > 64 {
 		t.Errorf("sparse file in the image:\n%s", st)
 	}
@@ -375,7 +362,7 @@ func TestCopyRoundTrip(t *testing.T) {
 
 	// Without -p: owner is the credential, mode less 022.
 	ok(t, "cp", "--uid", "0", filepath.Join(seed, "sub/deeper/x.txt"), img2+":/plain")
-	if st := tool(t, "debugfs", "-R", "stat /plain", img2); !strings.Contains(st, "User:     0") || !strings.Contains(st, "Mode:  0640") {
+	if st := hosttools.Run(t, "debugfs", "-R", "stat /plain", img2); !strings.Contains(st, "User:     0") || !strings.Contains(st, "Mode:  0640") {
 		t.Errorf("cp without -p:\n%s", st)
 	}
 }
@@ -493,7 +480,7 @@ func TestTarUntar(t *testing.T) {
 	arch := filepath.Join(t.TempDir(), "a.tar")
 	os.WriteFile(arch, []byte(archive), 0o644)
 	hostOut := t.TempDir()
-	tool(t, "tar", "-C", hostOut, "-xf", arch)
+	hosttools.Run(t, "tar", "-C", hostOut, "-xf", arch)
 	if b, err := os.ReadFile(filepath.Join(hostOut, "sparse")); err != nil || len(b) != 4<<20+3 || !bytes.HasSuffix(b, []byte("end")) {
 		t.Errorf("GNU tar's sparse: %d bytes, %v", len(b), err)
 	}
@@ -507,12 +494,12 @@ func TestTarUntar(t *testing.T) {
 		t.Fatalf("untar: %d %s", code, errs)
 	}
 	e2fsckClean(t, img2)
-	if got := tool(t, "debugfs", "-R", "ea_get /restored/sub/deeper/x.txt user.note", img2); !strings.Contains(got, "kept") {
+	if got := hosttools.Run(t, "debugfs", "-R", "ea_get /restored/sub/deeper/x.txt user.note", img2); !strings.Contains(got, "kept") {
 		t.Errorf("xattr after untar: %q", got)
 	}
 	// cp -a keeps it too, image to image.
 	ok(t, "cp", "-a", img2+":/restored/sub", img2+":/sub2")
-	if got := tool(t, "debugfs", "-R", "ea_get /sub2/deeper/x.txt user.note", img2); !strings.Contains(got, "kept") {
+	if got := hosttools.Run(t, "debugfs", "-R", "ea_get /sub2/deeper/x.txt user.note", img2); !strings.Contains(got, "kept") {
 		t.Errorf("xattr after cp -a: %q", got)
 	}
 	e2fsckClean(t, img2)
@@ -524,14 +511,14 @@ func TestTarUntar(t *testing.T) {
 
 	// A tarball made by GNU tar, with holes (--sparse) and pax headers.
 	gnu := filepath.Join(t.TempDir(), "gnu.tar")
-	tool(t, "tar", "--sparse", "--format=pax", "-C", seed, "-cf", gnu, ".")
+	hosttools.Run(t, "tar", "--sparse", "--format=pax", "-C", seed, "-cf", gnu, ".")
 	img3 := mkext2Seeded(t, "", "32M")
 	ok(t, "untar", "-f", gnu, img3)
 	e2fsckClean(t, img3)
-	if got := tool(t, "debugfs", "-R", "cat /sub/deeper/x.txt", img3); got != "x" {
+	if got := hosttools.Run(t, "debugfs", "-R", "cat /sub/deeper/x.txt", img3); got != "x" {
 		t.Errorf("untar of GNU tar: %q", got)
 	}
-	st := tool(t, "debugfs", "-R", "stat /sparse", img3)
+	st := hosttools.Run(t, "debugfs", "-R", "stat /sparse", img3)
 	if !strings.Contains(st, "Size: 4194307") || blocks(t, img3+":/sparse") > 64 {
 		t.Errorf("sparse member:\n%s", st)
 	}
@@ -548,7 +535,7 @@ func TestTarUntar(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "outside") {
 		t.Errorf("untar of ../escape: %d %s", code, errs)
 	}
-	if got := tool(t, "debugfs", "-R", "cat /in/fine", img3); got != "f" {
+	if got := hosttools.Run(t, "debugfs", "-R", "cat /in/fine", img3); got != "f" {
 		t.Errorf("member after a refused one: %q", got)
 	}
 	e2fsckClean(t, img3)
@@ -565,7 +552,7 @@ func TestFATExt4AndISO(t *testing.T) {
 	for _, bits := range []string{"16", "32"} {
 		img := mkfat(t, bits)
 		got := lines(ok(t, "ls", img))
-		mdir := tool(t, "mdir", "-b", "-i", img, "::/")
+		mdir := hosttools.Run(t, "mdir", "-b", "-i", img, "::/")
 		var want []string
 		for _, l := range lines(mdir) {
 			want = append(want, strings.ToLower(strings.Trim(strings.TrimPrefix(l, "::/"), "/")))
@@ -586,21 +573,21 @@ func TestFATExt4AndISO(t *testing.T) {
 		ok(t, "cp", src, img+":/DOCS/")
 		ok(t, "mkdir", "-p", img+":/a/b")
 		ok(t, "mv", img+":/README.TXT", img+":/a/b/readme.txt")
-		tool(t, "fsck.fat", "-n", img)
-		if got := tool(t, "mtype", "-i", img, "::/DOCS/long name for vfat.txt"); got != strings.Repeat("fat", 10000) {
+		hosttools.Run(t, "fsck.fat", "-n", img)
+		if got := hosttools.Run(t, "mtype", "-i", img, "::/DOCS/long name for vfat.txt"); got != strings.Repeat("fat", 10000) {
 			t.Errorf("FAT%s mtype: %d bytes", bits, len(got))
 		}
-		if got := tool(t, "mtype", "-i", img, "::/a/b/readme.txt"); got != "from mcopy\n" {
+		if got := hosttools.Run(t, "mtype", "-i", img, "::/a/b/readme.txt"); got != "from mcopy\n" {
 			t.Errorf("FAT%s mtype after mv: %q", bits, got)
 		}
 		ok(t, "rm", "-r", img+":/a")
-		tool(t, "fsck.fat", "-n", img)
+		hosttools.Run(t, "fsck.fat", "-n", img)
 	}
 
 	// ext4 reads, and refuses writing with a message that says why.
 	e4 := filepath.Join(t.TempDir(), "ext4.img")
 	tree := seedTree(t)
-	tool(t, "mke2fs", "-q", "-F", "-t", "ext4", "-d", tree, e4, "32M")
+	hosttools.Run(t, "mke2fs", "-q", "-F", "-t", "ext4", "-d", tree, e4, "32M")
 	if got, want := lines(ok(t, "ls", e4)), debugfsNames(t, e4, "/"); !slices.Equal(got, want) {
 		t.Errorf("ext4 ls: %q, debugfs: %q", got, want)
 	}
@@ -612,13 +599,13 @@ func TestFATExt4AndISO(t *testing.T) {
 	os.RemoveAll(filepath.Join(out, "lost+found"))
 	compareTrees(t, tree, out)
 	fails(t, 1, "read-only", "mkdir", e4+":/new")
-	tool(t, "e2fsck", "-fn", e4)
+	hosttools.Run(t, "e2fsck", "-fn", e4)
 
 	seed := filepath.Join(t.TempDir(), "iso")
 	os.MkdirAll(filepath.Join(seed, "docs"), 0o755)
 	os.WriteFile(filepath.Join(seed, "docs/readme"), []byte("on a CD\n"), 0o644)
 	iso := filepath.Join(t.TempDir(), "cd.iso")
-	tool(t, "xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-o", iso, seed)
+	hosttools.Run(t, "xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-o", iso, seed)
 	if got := lines(ok(t, "ls", iso+":/docs")); !slices.Equal(got, []string{"readme"}) {
 		t.Errorf("ISO ls: %q", got)
 	}

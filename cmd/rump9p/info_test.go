@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,16 +16,11 @@ import (
 func TestInfoLayout(t *testing.T) {
 	dir := t.TempDir()
 	ext2 := filepath.Join(dir, "ext2.img")
-	if out, err := exec.Command(hosttools.Need(t, "mke2fs"), "-q", "-F", "-t", "ext2", "-L", "mylabel", ext2, "8M").CombinedOutput(); err != nil {
-		t.Fatalf("mke2fs: %v\n%s", err, out)
-	}
+	hosttools.Run(t, "mke2fs", "-q", "-F", "-t", "ext2", "-L", "mylabel", ext2, "8M")
 	out := ok(t, "info", ext2)
-	dump, err := exec.Command(hosttools.Need(t, "dumpe2fs"), "-h", ext2).Output()
-	if err != nil {
-		t.Fatalf("dumpe2fs: %v", err)
-	}
+	dump := hosttools.Run(t, "dumpe2fs", "-h", ext2)
 	for _, key := range []string{"Filesystem volume name", "Filesystem UUID", "Block count", "Inode count", "Free blocks", "Inodes per group", "Inode size"} {
-		want := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + `:\s+(.*)$`).FindStringSubmatch(string(dump))
+		want := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + `:\s+(.*)$`).FindStringSubmatch(dump)
 		got := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(key) + `:\s+(.*)$`).FindStringSubmatch(out)
 		if want == nil || got == nil || strings.TrimSpace(got[1]) != strings.TrimSpace(want[1]) {
 			t.Errorf("%s: rump9p %q, dumpe2fs %q", key, got, want)
@@ -36,9 +30,7 @@ func TestInfoLayout(t *testing.T) {
 	src := filepath.Join(dir, "src")
 	os.MkdirAll(src, 0o755)
 	ufs := filepath.Join(dir, "ufs.img")
-	if out, err := exec.Command(hosttools.Need(t, "makefs"), "-t", "ffs", "-B", "be", "-s", "8m", "-o", "version=1", ufs, src).CombinedOutput(); err != nil {
-		t.Fatalf("makefs: %v\n%s", err, out)
-	}
+	hosttools.Run(t, "makefs", "-t", "ffs", "-B", "be", "-s", "8m", "-o", "version=1", ufs, src)
 	if out := ok(t, "info", ufs); !regexp.MustCompile(`(?m)^ffs layout:\n  Format:\s+UFS1, big endian$`).MatchString(out) {
 		t.Errorf("ffs info:\n%s", out)
 	}

@@ -147,7 +147,7 @@ func TestFUSEMountSignalAndLock(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("debugfs cat /d/e/big: %d bytes, want %d (%v)", len(got), len(data), err)
 	}
-	if isMounted(mnt) {
+	if hosttools.IsMountPoint(mnt) {
 		t.Fatalf("%s still mounted after exit", mnt)
 	}
 }
@@ -193,7 +193,7 @@ func TestFUSEMountBusy(t *testing.T) {
 	if err != nil || string(got) != "written before the signal" {
 		t.Fatalf("debugfs cat /open: %q %v", got, err)
 	}
-	if isMounted(mnt) {
+	if hosttools.IsMountPoint(mnt) {
 		t.Fatalf("%s still mounted after exit", mnt)
 	}
 }
@@ -254,19 +254,4 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
-}
-
-// isMounted reports whether dir is a mount point in /proc/self/mountinfo.
-func isMounted(dir string) bool {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && f[4] == dir {
-			return true
-		}
-	}
-	return false
 }

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -10,10 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rump9p/rump9p/tests/hosttools"
 )
 
 // Mount is a FUSE file system over one image, served by one process:
@@ -49,7 +49,7 @@ func startMount(name, dir string, cmd *exec.Cmd) (*Mount, error) {
 	}
 	go func() { m.exited <- cmd.Wait() }()
 	deadline := time.Now().Add(20 * time.Second)
-	for !isMounted(dir) {
+	for !hosttools.IsMountPoint(dir) {
 		select {
 		case err := <-m.exited:
 			return nil, fmt.Errorf("%s exited before mounting: %v\n%s", name, err, m.logs.String())
@@ -83,21 +83,6 @@ func (m *Mount) Stop() error {
 
 // CPU is the processor time of the server process so far.
 func (m *Mount) CPU() time.Duration { return procCPU(m.cmd.Process.Pid) }
-
-func isMounted(dir string) bool {
-	f, err := os.Open("/proc/self/mounts")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) > 1 && fields[1] == dir {
-			return true
-		}
-	}
-	return false
-}
 
 // PathWorkload is one measured operation on a mounted tree, through the
 // host kernel's system calls.

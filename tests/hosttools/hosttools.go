@@ -7,9 +7,11 @@
 package hosttools
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -27,6 +29,9 @@ var packages = map[string]string{
 	"fuse2fs":            "fuse2fs",
 	"setfattr":           "attr",
 	"getfattr":           "attr",
+	"setfacl":            "acl",
+	"getfacl":            "acl",
+	"grub-fstest":        "grub-common",
 }
 
 // Find returns the path of program name: on $PATH, or in /usr/sbin and
@@ -77,4 +82,34 @@ func NeedFUSE(t testing.TB) {
 		t.Fatalf("no /dev/fuse (load the fuse module): %v", err)
 	}
 	Need(t, "fusermount3")
+}
+
+// Run runs program name (found with Need) and returns its standard
+// output, failing t with both outputs when it fails. Standard error is
+// kept apart: some tools (debugfs) print a banner there.
+func Run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.Command(Need(t, name), args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, out, &stderr)
+	}
+	return string(out)
+}
+
+// IsMountPoint reports whether dir is a mount point of this process's
+// mount namespace (/proc/self/mountinfo, field 5).
+func IsMountPoint(dir string) bool {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
 }

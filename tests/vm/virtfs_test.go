@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rump9p/rump9p/tests/hosttools"
 )
 
 // startFuseMount mounts a fresh ext2 image on the host with "rump9p mount"
@@ -31,7 +32,7 @@ func startFuseMount(t testing.TB, name string) *server {
 	s.cmd = exec.Command(buildRump9p(t), "mount", s.image, s.export)
 	s.run(t, dir)
 	deadline := time.Now().Add(20 * time.Second)
-	for !isMountPoint(s.export) {
+	for !hosttools.IsMountPoint(s.export) {
 		if err := s.alive(); err != nil {
 			t.Fatalf("rump9p mount ended before mounting: %v", err)
 		}
@@ -42,22 +43,6 @@ func startFuseMount(t testing.TB, name string) *server {
 	}
 	t.Logf("rump9p mount: %s on %s", s.image, s.export)
 	return s
-}
-
-// isMountPoint reports whether dir is a mount point (in /proc/self/mounts).
-func isMountPoint(dir string) bool {
-	fh, err := os.Open("/proc/self/mounts")
-	if err != nil {
-		return false
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) > 1 && f[1] == dir {
-			return true
-		}
-	}
-	return false
 }
 
 // TestLinuxClientVirtfs: the guest reaches rump9p through stock QEMU's own
